@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+DEMO_START ?= 2024-01-01
+DEMO_DAYS ?= 3
+DEMO_EVENTS ?= 200000
+DEMO_FILES ?= 2000
+
+.PHONY: install demo test dev bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/medallion generate --start $(DEMO_START) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS) --files-per-day $(DEMO_FILES)
+	$(BIN)/medallion run --from $(DEMO_START) --to $$(date -u -d "$(DEMO_START) + $$(($(DEMO_DAYS) - 1)) days" +%F) 2> >(grep -E "STEP_(START|SUCCESS|FAILURE)|RUN_(SUCCESS|FAILURE)|ERROR|Error" >&2)
+	$(BIN)/medallion query "SELECT dt, service, requests, status_5xx, round(success_rate, 4) AS success_rate, round(error_rate, 4) AS error_rate, round(latency_p95_ms, 1) AS p95_ms, unique_users, sessions FROM gold_daily_kpis ORDER BY dt, service"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m medallion_pipeline.definitions -h 127.0.0.1 -p 3000
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pipeline_throughput.py
+
+clean:
+	rm -rf data .dagster_home

@@ -1,0 +1,181 @@
+"""``medallion``: generate sample logs, run the pipeline through Dagster, query and manage the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+from datetime import date
+
+from medallion_pipeline.settings import PROJECT_ROOT, Settings, SettingsError
+
+LAYER_GROUPS = ("bronze", "silver", "gold", "metrics")
+
+
+def ensure_dagster_home() -> str:
+    """``DAGSTER_HOME``, defaulting to ``.dagster_home`` in the project with the project's dagster.yaml."""
+    home = os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home")
+    os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config) and (PROJECT_ROOT / "dagster.yaml").exists():
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", config)
+    os.environ["DAGSTER_HOME"] = home
+    return home
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from medallion_pipeline.sample_data import Dirt, generate
+
+    dirt = Dirt(bad_day=args.bad_day, new_field_from_day=args.new_field_day or None)
+    summary = generate(
+        args.landing or settings.landing_root, date.fromisoformat(args.start or settings.start_date), args.days, args.events_per_day,
+        args.files_per_day, seed=args.seed, dirt=dirt,
+    )
+    print(f"generated {summary.events:,} events ({summary.lines:,} lines, {summary.files:,} files, "
+          f"{summary.bytes / 1e6:.1f} MB) for {', '.join(summary.days)} into {args.landing or settings.landing_root}")
+    return 0
+
+
+def _selection(select: list[str] | None):
+    import dagster as dg
+
+    if not select:
+        return dg.AssetSelection.all()
+    selection = None
+    for item in select:
+        part = dg.AssetSelection.groups(item) if item in LAYER_GROUPS else dg.AssetSelection.keys(item)
+        selection = part if selection is None else selection | part
+    return selection
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import dagster as dg
+
+    from medallion_pipeline.definitions import build_definitions
+
+    ensure_dagster_home()
+    start, end = args.date_from, args.date_to or args.date_from
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            assets=list(defs.assets),
+            resources=defs.resources,
+            selection=_selection(args.select),
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            raise_on_error=False,
+        )
+    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} for {start}..{end}")
+    return 0 if result.success else 1
+
+
+def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row)), default=str))
+    else:
+        cells = [[("NULL" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
+        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+        print("  ".join("-" * w for w in widths))
+        for r in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        print(f"({len(rows)} rows)")
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from medallion_pipeline.query import run_query
+    from medallion_pipeline.resources.catalog import open_catalog
+
+    columns, rows = run_query(open_catalog(settings.resolved_catalog_uri), args.sql)
+    _print_rows(columns, rows, args.format)
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from medallion_pipeline.resources.catalog import open_catalog
+
+    catalog = open_catalog(settings.resolved_catalog_uri)
+    for table, description, columns in catalog.tables():
+        print(f"{table.qualified} ({table.sql_name}): {description}")
+        print(f"  columns: {', '.join(c.name + (' [pii]' if c.pii else '') for c in columns)}")
+        for p in catalog.partitions(table):
+            history = catalog.history(table, p.dt)
+            print(f"  dt={p.dt}  {p.row_count:>10,} rows  {p.version_id}  ({len(history)} events, "
+                  f"{len(catalog.versions(table, p.dt))} versions kept)")
+            if args.history:
+                for h in history:
+                    print(f"      {h.at}  {h.action:<8} {h.version_id}  from {h.previous_version_id or '-'}"
+                          f"  {h.reason}")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace, settings: Settings) -> int:
+    from medallion_pipeline.resources.catalog import open_catalog
+    from medallion_pipeline.resources.lake import Lake, lake_files_for
+
+    catalog = open_catalog(settings.resolved_catalog_uri)
+    removed = catalog.vacuum(Lake(settings.lake_root), lake_files_for(settings.lake_root),
+                             keep=args.keep or settings.keep_versions, grace_seconds=args.grace_seconds)
+    for location in removed:
+        print(f"removed {location}")
+    print(f"{len(removed)} locations removed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medallion", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write synthetic logs into landing")
+    gen.add_argument("--days", type=int, default=3)
+    gen.add_argument("--start", help="first day (default: MEDALLION_START_DATE)")
+    gen.add_argument("--events-per-day", type=int, default=200_000)
+    gen.add_argument("--files-per-day", type=int, default=2_000)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--landing", help="landing directory (default: MEDALLION_LANDING_ROOT)")
+    gen.add_argument("--bad-day", type=int, help="1-based day made to fail the silver gates")
+    gen.add_argument("--new-field-day", type=int, default=2, help="1-based day a new field 'region' appears (0: never)")
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="materialize the pipeline for a date range through Dagster")
+    run.add_argument("--from", dest="date_from", required=True)
+    run.add_argument("--to", dest="date_to")
+    run.add_argument("--select", nargs="*", help=f"layers ({', '.join(LAYER_GROUPS)}) or asset keys")
+    run.set_defaults(func=cmd_run)
+
+    query = sub.add_parser("query", help="SQL over published tables (<layer>_<name>)")
+    query.add_argument("sql")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(func=cmd_query)
+
+    cat = sub.add_parser("catalog", help="tables, partitions, current versions")
+    cat.add_argument("--history", action="store_true", help="show every publish and rollback")
+    cat.set_defaults(func=cmd_catalog)
+
+    vac = sub.add_parser("vacuum", help="delete old versions and orphaned writes")
+    vac.add_argument("--keep", type=int, help="versions to keep per partition (default MEDALLION_KEEP_VERSIONS)")
+    vac.add_argument("--grace-seconds", type=float, default=3600, help="leave younger orphans (in-flight writes)")
+    vac.set_defaults(func=cmd_vacuum)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"medallion: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

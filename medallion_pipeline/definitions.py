@@ -1,0 +1,27 @@
+"""The Dagster code location: every asset under ``defs/``, with resources chosen for the environment."""
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+
+from medallion_pipeline.defs import bronze, gold, metrics, silver
+from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher
+from medallion_pipeline.resources.spark import spark_conf
+from medallion_pipeline.settings import Settings
+
+
+def spark_launcher_for(settings: Settings) -> SparkLauncher:
+    """The one place a launcher is chosen (``MEDALLION_SPARK_MODE``)."""
+    return LocalSparkLauncher(pyspark=LazyPySparkResource(spark_config=spark_conf(settings)))
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
+        resources={"spark_launcher": spark_launcher_for(settings)},
+        # One process per run: local Spark shares one JVM between the run's steps instead of one per step.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,36 @@
+"""bronze/app_logs: landing files into the raw, schema-evolving bronze table."""
+
+import dagster as dg
+
+from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
+from medallion_pipeline.defs.reporting import materialize_result
+from medallion_pipeline.jobs.bronze import DESCRIPTION
+from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.tables import BRONZE_APP_LOGS
+
+
+class BronzeConfig(dg.Config):
+    full_refresh: bool = False
+    """Re-read every landing file of the partitions and replace them (a backfill always does)."""
+
+
+@dg.asset(
+    key=BRONZE_APP_LOGS.asset_path,
+    group_name="bronze",
+    description=DESCRIPTION,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    kinds={"spark", "parquet"},
+    owners=OWNERS,
+    tags={"layer": "bronze"},
+)
+def bronze_app_logs(
+    context: dg.AssetExecutionContext, config: BronzeConfig, spark_launcher: SparkLauncher
+) -> dg.MaterializeResult:
+    full_refresh = config.full_refresh or "dagster/backfill" in context.run.tags
+    report = spark_launcher.run_layer(
+        "bronze", context.partition_keys, context.run.run_id, {"full_refresh": full_refresh}
+    )
+    context.log.info("bronze %s: %s rows (full_refresh=%s)", context.partition_key_range,
+                     report.table(BRONZE_APP_LOGS).row_count, full_refresh)
+    return materialize_result(context, report.table(BRONZE_APP_LOGS))

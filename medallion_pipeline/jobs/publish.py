@@ -1,0 +1,135 @@
+"""Reading published partitions and publishing new ones: the write–publish half of every job.
+
+New data is written once per table and run into a fresh version directory (``partitionBy("dt")``), row
+counts are read back from the Parquet footers, and only then does the catalog pointer move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from medallion_pipeline.jobs.environment import JobEnvironment
+from medallion_pipeline.jobs.report import PartitionResult, TableReport
+from medallion_pipeline.resources.catalog import Column, LedgerEntry, PartitionVersion
+from medallion_pipeline.resources.lake import new_version_id
+from medallion_pipeline.tables import TableId
+
+
+def read_published(spark: SparkSession, env: JobEnvironment, table: TableId, dts: Iterable[str]) -> DataFrame | None:
+    """The current version of each requested partition, with a ``dt`` column; None if none is published.
+
+    Partitions written with different columns are unioned by name, so a column missing from an older
+    partition reads as NULL there.
+    """
+    versions = env.catalog.current(table, dts)
+    if not versions:
+        return None
+    frames = [
+        spark.read.parquet(v.location).withColumn("dt", F.lit(v.dt)) for _, v in sorted(versions.items())
+    ]
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+
+def columns_of(df: DataFrame, pii: Mapping[str, str] | None = None) -> tuple[Column, ...]:
+    """The catalog's column list for a DataFrame (without the ``dt`` partition column)."""
+    pii = pii or {}
+    return tuple(
+        Column(f.name, f.dataType.simpleString(), f.name in pii, pii.get(f.name, ""))
+        for f in df.schema.fields
+        if f.name != "dt"
+    )
+
+
+@dataclass(frozen=True)
+class WrittenVersion:
+    version_id: str
+    rows: dict[str, int]  # dt -> rows written
+    present: dict[str, frozenset[str]]  # dt -> evolving columns holding at least one value
+
+
+def write_version(df: DataFrame, env: JobEnvironment, table: TableId, evolving: Iterable[str] = ()) -> WrittenVersion:
+    """Write ``df`` (with a ``dt`` column) into a new immutable version directory.
+
+    Each ``dt`` is written by one task, so a partition gets one file per ``target_file_rows`` rows however
+    many input files it came from. Row counts (and which ``evolving`` columns hold data in which ``dt``)
+    are read back from what was written: Parquet footers and single columns, not a second full pass.
+    """
+    version_id = new_version_id()
+    root = env.lake.version_root(table, version_id)
+    (
+        df.repartition("dt")
+        .write.partitionBy("dt")
+        .option("maxRecordsPerFile", env.settings.target_file_rows)
+        .mode("errorifexists")
+        .parquet(root)
+    )
+    if not env.files.list_children(root):  # nothing written: no partition to publish
+        env.files.delete_tree(root)
+        return WrittenVersion(version_id, {}, {})
+    evolving = list(evolving)
+    written = df.sparkSession.read.parquet(root)
+    figures = written.groupBy("dt").agg(
+        F.count(F.lit(1)).alias("_rows"), *[F.count(c).alias(c) for c in evolving]
+    ).collect()
+    return WrittenVersion(
+        version_id,
+        rows={str(r["dt"]): r["_rows"] for r in figures},
+        present={str(r["dt"]): frozenset(c for c in evolving if r[c]) for r in figures},
+    )
+
+
+def publish_table(
+    df: DataFrame,
+    env: JobEnvironment,
+    table: TableId,
+    dts: list[str],
+    *,
+    stats: Mapping[str, dict[str, float]] | None = None,
+    pii: Mapping[str, str] | None = None,
+    evolving: Iterable[str] = (),
+    ledger: Iterable[LedgerEntry] = (),
+    replace_ledger: bool = False,
+    description: str = "",
+) -> TableReport:
+    """Write ``df`` as a new version of ``table`` for ``dts`` and publish every non-empty partition.
+
+    ``evolving`` columns (fields that arrived after v1) are recorded in a partition's schema only where
+    they hold data, so the schema history says in which partition a column first appeared.
+    """
+    stats = stats or {}
+    columns = columns_of(df, pii)
+    evolving = set(evolving)
+    written = write_version(df, env, table, evolving)
+    version_id, counts = written.version_id, written.rows
+    versions = [
+        PartitionVersion(
+            table=table, dt=dt, version_id=version_id,
+            location=env.lake.partition_location(table, version_id, dt),
+            row_count=counts[dt],
+            columns=tuple(c for c in columns if c.name not in evolving or c.name in written.present[dt]),
+            stats=dict(stats.get(dt, {})), run_id=env.run_id,
+        )
+        for dt in dts
+        if counts.get(dt)
+    ]
+    new_columns = env.catalog.publish(
+        table, versions, ledger=list(ledger), replace_ledger=replace_ledger, description=description
+    )
+    report = TableReport(table=table, columns=columns)
+    for dt in dts:
+        report.partitions[dt] = PartitionResult(
+            dt=dt,
+            published=dt in new_columns,
+            row_count=counts.get(dt, 0),
+            version_id=version_id if dt in new_columns else "",
+            location=env.lake.partition_location(table, version_id, dt) if dt in new_columns else "",
+            stats=dict(stats.get(dt, {})),
+            new_columns=new_columns.get(dt, []),
+            note="" if dt in new_columns else "no rows: nothing published",
+        )
+    return report

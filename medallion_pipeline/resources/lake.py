@@ -1,0 +1,90 @@
+"""Where data lives: the one place lake paths are built, and the file operations the catalog needs.
+
+Every published partition version gets its own immutable directory::
+
+    <lake_root>/<layer>/<table>/<version_id>/dt=YYYY-MM-DD/part-*.parquet
+
+A version directory is never rewritten: publishing moves the catalog pointer, not files. The version id is
+not a ``key=value`` segment, so Hive-style readers (Athena, DuckDB) derive only ``dt`` from the path.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from medallion_pipeline.tables import TableId
+
+
+def new_version_id() -> str:
+    """Sortable, unique: ``v20261122T042500123Z-1a2b3c``."""
+    now = datetime.now(timezone.utc)
+    return f"v{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Builds every path in the lake from its root (a local directory or an ``s3://`` URI)."""
+
+    root: str
+
+    def table_root(self, table: TableId) -> str:
+        return f"{self.root.rstrip('/')}/{table.layer}/{table.name}"
+
+    def version_root(self, table: TableId, version_id: str) -> str:
+        return f"{self.table_root(table)}/{version_id}"
+
+    def partition_location(self, table: TableId, version_id: str, dt: str) -> str:
+        return f"{self.version_root(table, version_id)}/dt={dt}"
+
+    def quarantine_root(self, table: TableId, version_id: str) -> str:
+        """Where a staged version that failed its audit is kept for inspection."""
+        return f"{self.root.rstrip('/')}/_rejected/{table.layer}/{table.name}/{version_id}"
+
+
+class LakeFiles(ABC):
+    """The few file operations publishing and vacuum need, for one storage scheme."""
+
+    @abstractmethod
+    def list_children(self, location: str) -> list[tuple[str, float]]:
+        """Direct sub-directories of ``location`` with their modification time (epoch seconds)."""
+
+    @abstractmethod
+    def delete_tree(self, location: str) -> None:
+        """Remove ``location`` and everything below it; a missing location is not an error."""
+
+    @abstractmethod
+    def exists(self, location: str) -> bool: ...
+
+
+class LocalLakeFiles(LakeFiles):
+    def list_children(self, location: str) -> list[tuple[str, float]]:
+        if not os.path.isdir(location):
+            return []
+        with os.scandir(location) as entries:
+            return [
+                (entry.path, entry.stat().st_mtime)
+                for entry in entries
+                if entry.is_dir() and not entry.name.startswith((".", "_"))
+            ]
+
+    def delete_tree(self, location: str) -> None:
+        shutil.rmtree(location, ignore_errors=True)
+
+    def exists(self, location: str) -> bool:
+        return os.path.exists(location)
+
+
+def lake_files_for(root: str) -> LakeFiles:
+    if "://" in root and not root.startswith("file://"):
+        raise NotImplementedError(f"no file operations for {root!r} yet (only local directories)")
+    return LocalLakeFiles()
+
+
+def age_seconds(mtime: float) -> float:
+    return time.time() - mtime

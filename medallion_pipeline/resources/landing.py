@@ -1,0 +1,118 @@
+"""Landing: where producers drop raw log files, ``<root>/<source>/dt=YYYY-MM-DD/<name>``.
+
+``LandingStore`` is what bronze and the sensors depend on; ``LocalLandingStore`` is the embedded
+implementation (a local directory). An S3 implementation lists the same layout with boto3.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
+def is_log_file(name: str) -> bool:
+    """A landing object worth ingesting: ``.json|.jsonl|.ndjson``, optionally ``.gz``; no hidden/temp files."""
+    base = name.rsplit("/", 1)[-1]
+    if base.startswith((".", "_")):
+        return False
+    if base.endswith(".gz"):
+        base = base[:-3]
+    return base.endswith(LOG_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    key: str  # relative to the landing root: <source>/dt=YYYY-MM-DD/<name>
+    uri: str  # what Spark reads
+    size: int
+    etag: str  # content fingerprint (MD5, like a non-multipart S3 ETag)
+
+    @property
+    def source(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def compressed(self) -> bool:
+        return self.key.endswith(".gz")
+
+
+class LandingStore(ABC):
+    @abstractmethod
+    def sources(self) -> list[str]:
+        """The ``<source>`` folders present in landing."""
+
+    @abstractmethod
+    def list_partition(self, dt: str) -> list[LandingFile]:
+        """Every log file under ``<source>/dt=<dt>/`` for all sources, sorted by key."""
+
+    @abstractmethod
+    def open_bytes(self, file: LandingFile) -> bytes: ...
+
+    def unreadable_reason(self, file: LandingFile) -> str | None:
+        """Why a file cannot be read whole (truncated or corrupt gzip), or None when it can.
+
+        Spark fails the whole job on a truncated gzip stream, and ``ignoreCorruptFiles`` would drop it
+        silently; checking first lets bronze record the file as unreadable instead.
+        """
+        if not file.compressed:
+            return None
+        try:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = self.open_bytes(file)
+            while data:
+                decompressor.decompress(data)
+                data = decompressor.unused_data
+                if data:  # concatenated gzip members are valid
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if not decompressor.eof:
+                return "truncated gzip stream"
+        except (zlib.error, OSError, EOFError, gzip.BadGzipFile) as exc:
+            return f"corrupt gzip: {exc}"
+        return None
+
+
+class LocalLandingStore(LandingStore):
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def sources(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+    def list_partition(self, dt: str) -> list[LandingFile]:
+        files = []
+        for source in self.sources():
+            folder = self.root / source / f"dt={dt}"
+            if not folder.is_dir():
+                continue
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_file() and is_log_file(entry.name):
+                        files.append(self._describe(source, dt, entry))
+        return sorted(files, key=lambda f: f.key)
+
+    @staticmethod
+    def _describe(source: str, dt: str, entry: os.DirEntry) -> LandingFile:
+        with open(entry.path, "rb") as fh:
+            etag = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
+        return LandingFile(
+            key=f"{source}/dt={dt}/{entry.name}", uri=os.path.abspath(entry.path),
+            size=entry.stat().st_size, etag=etag,
+        )
+
+    def open_bytes(self, file: LandingFile) -> bytes:
+        return Path(file.uri).read_bytes()
+
+
+def landing_store_for(root: str) -> LandingStore:
+    if "://" in root and not root.startswith("file://"):
+        raise NotImplementedError(f"landing {root!r} is not supported yet (local directories only)")
+    return LocalLandingStore(root.removeprefix("file://"))

@@ -1,0 +1,111 @@
+"""Every ``MEDALLION_*`` setting in one place, read from the environment.
+
+The defaults are the embedded mode: local directories under the project, local Spark, the local catalog
+and log-only alerts. ``Settings`` is a plain, serializable value so the same object can be handed to a
+Spark driver running elsewhere (EMR Serverless) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_PII_KEY = "medallion-dev-only-insecure-pii-key"
+DEFAULT_EVENT_TYPES = (
+    "http_request",
+    "login",
+    "logout",
+    "view_item",
+    "add_to_cart",
+    "purchase",
+    "system",
+)
+USER_SCOPED_EVENT_TYPES = ("login", "view_item", "add_to_cart", "purchase")
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_root: str = str(PROJECT_ROOT / "data" / "landing")
+    lake_root: str = str(PROJECT_ROOT / "data" / "lake")
+    catalog_uri: str = ""  # empty: <lake_root>/_catalog/catalog.db
+    start_date: str = "2024-01-01"
+    pii_key: str = ""
+    spark_mode: str = "local"
+    spark_master: str = "local[*]"
+    allowed_event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    keep_versions: int = 5
+    max_new_columns: int = 100
+    target_file_rows: int = 2_000_000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when everything runs on this machine (the only mode where a development PII key is allowed)."""
+        return self.spark_mode == "local" and "://" not in self.lake_root
+
+    @property
+    def resolved_catalog_uri(self) -> str:
+        return self.catalog_uri or f"{self.lake_root.rstrip('/')}/_catalog/catalog.db"
+
+    def resolved_pii_key(self) -> str:
+        """The HMAC key for pseudonymizing PII; a development key only in the embedded mode."""
+        if self.pii_key:
+            return self.pii_key
+        if not self.embedded:
+            raise SettingsError("MEDALLION_PII_KEY must be set outside the embedded local mode")
+        log.warning("MEDALLION_PII_KEY is not set: using the development key (embedded mode only)")
+        return DEV_PII_KEY
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        raw = json.loads(text)
+        raw["allowed_event_types"] = tuple(raw["allowed_event_types"])
+        return cls(**raw)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from ``MEDALLION_*`` environment variables; unset ones keep their defaults."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f"MEDALLION_{f.name.upper()}"
+            if f.name == "extra" or name not in env or env[name] == "":
+                continue
+            raw = env[name]
+            if f.name == "allowed_event_types":
+                values[f.name] = tuple(v.strip() for v in raw.split(",") if v.strip())
+            elif f.type in ("int",):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+            else:
+                values[f.name] = raw
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        from datetime import date
+
+        try:
+            date.fromisoformat(self.start_date)
+        except ValueError as exc:
+            raise SettingsError(f"MEDALLION_START_DATE must be YYYY-MM-DD, got {self.start_date!r}") from exc
+        if self.spark_mode not in ("local",):
+            raise SettingsError(f"MEDALLION_SPARK_MODE {self.spark_mode!r} is not supported (local)")
+        if self.keep_versions < 1:
+            raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
