@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything else is optional.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -52,10 +52,11 @@ def collect_figures(spark: SparkSession, dts: list[str], env: JobEnvironment) ->
         add(dt, BRONZE_APP_LOGS, "files_unreadable", sum(e.status == "unreadable" for e in ledger))
         add(dt, BRONZE_APP_LOGS, "bytes_ingested", sum(e.size for e in ledger))
     for table in ALL_TABLES:
-        history = env.catalog.history(table)
-        for change in env.catalog.schema_history(table):
-            # Columns of a table's very first version are its initial schema, not drift.
-            if change.first_dt in dts and change.first_version_id != history[0].version_id:
+        changes = env.catalog.schema_history(table)
+        # Columns present in the table's earliest partition are its initial schema, not drift.
+        baseline = min((c.first_dt for c in changes), default=None)
+        for change in changes:
+            if change.first_dt in dts and change.first_dt != baseline:
                 add(change.first_dt, table, f"new_column:{change.column}", 1)
     bronze = read_published(spark, env, BRONZE_APP_LOGS, dts)
     if bronze is not None:

@@ -1,0 +1,99 @@
+"""Shared fixtures: one SparkSession for the whole suite, and an isolated lake per test."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from medallion_pipeline.jobs.environment import JobEnvironment
+from medallion_pipeline.resources.spark import build_spark_session
+from medallion_pipeline.settings import Settings
+
+TEST_PII_KEY = "test-pii-key-not-a-secret"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local session for every test (FIELD_NOTES: ~30 % faster with these JVM options)."""
+    session = build_spark_session(
+        Settings(spark_master="local[2]"),
+        extra={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "spark.sql.adaptive.enabled": "false",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        landing_root=str(tmp_path / "landing"),
+        lake_root=str(tmp_path / "lake"),
+        spark_master="local[2]",
+        pii_key=TEST_PII_KEY,
+    )
+
+
+@pytest.fixture
+def env(settings: Settings) -> JobEnvironment:
+    return JobEnvironment.from_settings(settings, run_id="test-run")
+
+
+@pytest.fixture
+def medallion_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> Settings:
+    """The same settings exported as MEDALLION_* variables, for code that reads the environment."""
+    monkeypatch.setenv("MEDALLION_LANDING_ROOT", settings.landing_root)
+    monkeypatch.setenv("MEDALLION_LAKE_ROOT", settings.lake_root)
+    monkeypatch.setenv("MEDALLION_PII_KEY", settings.pii_key)
+    monkeypatch.setenv("MEDALLION_SPARK_MASTER", settings.spark_master)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    return settings
+
+
+DROP = object()
+
+
+def event(i: int, dt: str = "2024-01-01", **fields) -> dict:
+    """A valid v1 http_request event; keyword arguments override or add fields (``DROP`` removes one)."""
+    base = {
+        "event_id": f"e{i}",
+        "event_ts": f"{dt}T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "service": "gateway",
+        "level": "INFO",
+        "event_type": "http_request",
+        "user_id": "u_1",
+        "session_id": "s_1",
+        "method": "GET",
+        "path": f"/api/items/{i}",
+        "status": 200,
+        "latency_ms": 10.0,
+        "bytes": 100,
+        "client_ip": "203.0.113.7",
+        "user_agent": "pytest",
+        "email": "jane.doe@example.com",
+        "message": "ok",
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not DROP}
+
+
+def write_landing(root: str | Path, dt: str, name: str, lines: list, source: str = "web", gz: bool = False) -> Path:
+    """Write one landing file; dict lines are JSON-encoded, str/bytes lines are written as they are."""
+    folder = Path(root) / source / f"dt={dt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = b"".join(
+        (line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode()) + b"\n"
+        for line in lines
+    )
+    path = folder / name
+    path.write_bytes(gzip.compress(payload, mtime=0) if gz else payload)
+    return path
