@@ -52,12 +52,16 @@ class WrittenVersion:
     present: dict[str, frozenset[str]]  # dt -> evolving columns holding at least one value
 
 
-def write_version(df: DataFrame, env: JobEnvironment, table: TableId, evolving: Iterable[str] = ()) -> WrittenVersion:
-    """Write ``df`` (with a ``dt`` column) into a new immutable version directory.
+def write_version(
+    df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], evolving: Iterable[str] = ()
+) -> WrittenVersion:
+    """Write ``df`` (with a ``dt`` column) for ``dts`` into a new immutable version directory.
 
     Each ``dt`` is written by one task, so a partition gets one file per ``target_file_rows`` rows however
-    many input files it came from. Row counts (and which ``evolving`` columns hold data in which ``dt``)
-    are read back from what was written: Parquet footers and single columns, not a second full pass.
+    many input files it came from. A ``dt`` without rows gets an empty Parquet file with the schema, so
+    "published and empty" is distinguishable from "never published". Row counts (and which ``evolving``
+    columns hold data in which ``dt``) are read back from what was written: Parquet footers and single
+    columns, not a second pass over the input.
     """
     version_id = new_version_id()
     root = env.lake.version_root(table, version_id)
@@ -68,19 +72,23 @@ def write_version(df: DataFrame, env: JobEnvironment, table: TableId, evolving: 
         .mode("errorifexists")
         .parquet(root)
     )
-    if not env.files.list_children(root):  # nothing written: no partition to publish
-        env.files.delete_tree(root)
-        return WrittenVersion(version_id, {}, {})
     evolving = list(evolving)
-    written = df.sparkSession.read.parquet(root)
-    figures = written.groupBy("dt").agg(
-        F.count(F.lit(1)).alias("_rows"), *[F.count(c).alias(c) for c in evolving]
-    ).collect()
-    return WrittenVersion(
-        version_id,
-        rows={str(r["dt"]): r["_rows"] for r in figures},
-        present={str(r["dt"]): frozenset(c for c in evolving if r[c]) for r in figures},
-    )
+    written = {p.rsplit("dt=", 1)[-1] for p, _ in env.files.list_children(root)}
+    figures = []
+    if written:
+        figures = (
+            df.sparkSession.read.parquet(root)
+            .groupBy("dt")
+            .agg(F.count(F.lit(1)).alias("_rows"), *[F.count(c).alias(c) for c in evolving])
+            .collect()
+        )
+    rows = {str(r["dt"]): r["_rows"] for r in figures}
+    present = {str(r["dt"]): frozenset(c for c in evolving if r[c]) for r in figures}
+    empty = df.sparkSession.createDataFrame([], df.drop("dt").schema)
+    for dt in sorted(set(dts) - set(rows)):
+        empty.coalesce(1).write.mode("errorifexists").parquet(env.lake.partition_location(table, version_id, dt))
+        rows[dt], present[dt] = 0, frozenset()
+    return WrittenVersion(version_id, rows, present)
 
 
 def publish_table(
@@ -96,7 +104,7 @@ def publish_table(
     replace_ledger: bool = False,
     description: str = "",
 ) -> TableReport:
-    """Write ``df`` as a new version of ``table`` for ``dts`` and publish every non-empty partition.
+    """Write ``df`` as a new version of ``table`` for ``dts`` and publish every one of them.
 
     ``evolving`` columns (fields that arrived after v1) are recorded in a partition's schema only where
     they hold data, so the schema history says in which partition a column first appeared.
@@ -104,7 +112,7 @@ def publish_table(
     stats = stats or {}
     columns = columns_of(df, pii)
     evolving = set(evolving)
-    written = write_version(df, env, table, evolving)
+    written = write_version(df, env, table, dts, evolving)
     version_id, counts = written.version_id, written.rows
     versions = [
         PartitionVersion(
@@ -115,7 +123,6 @@ def publish_table(
             stats=dict(stats.get(dt, {})), run_id=env.run_id,
         )
         for dt in dts
-        if counts.get(dt)
     ]
     new_columns = env.catalog.publish(
         table, versions, ledger=list(ledger), replace_ledger=replace_ledger, description=description
@@ -124,12 +131,12 @@ def publish_table(
     for dt in dts:
         report.partitions[dt] = PartitionResult(
             dt=dt,
-            published=dt in new_columns,
-            row_count=counts.get(dt, 0),
-            version_id=version_id if dt in new_columns else "",
-            location=env.lake.partition_location(table, version_id, dt) if dt in new_columns else "",
+            published=True,
+            row_count=counts[dt],
+            version_id=version_id,
+            location=env.lake.partition_location(table, version_id, dt),
             stats=dict(stats.get(dt, {})),
             new_columns=new_columns.get(dt, []),
-            note="" if dt in new_columns else "no rows: nothing published",
+            note="" if counts[dt] else "empty partition",
         )
     return report
