@@ -32,7 +32,8 @@ PII_COLUMNS = {
 }
 
 # Row-level rules, in the order they are evaluated: a row is quarantined with the first that fails.
-QUARANTINE_REASONS = (  # invalid_status: an http_request without a status in 100-599
+# invalid_status: an http_request without a status in 100-599, or any event with a status outside it.
+QUARANTINE_REASONS = (
     "missing_event_id",
     "invalid_event_ts",
     "missing_event_type",

@@ -22,7 +22,7 @@ _KEY_OF_PATH = r"([^/]+/dt=\d{4}-\d{2}-\d{2}/[^/]+)$"
 def parse_lines(lines: DataFrame) -> DataFrame:
     """Lines (``value``, ``_file_path``) to a parsed map per line, the landing key and ``dt``; blank lines go."""
     return (
-        lines.where(F.trim("value") != "")
+        lines.where(~F.col("value").rlike(r"^\s*$"))
         .withColumn(FIELDS, F.from_json("value", "map<string,string>"))
         .withColumn(SOURCE_FILE, F.regexp_extract("_file_path", _KEY_OF_PATH, 1))
         .withColumn("dt", F.regexp_extract("_file_path", r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
@@ -44,7 +44,8 @@ def plan_new_columns(keys: Iterable[str], established: Iterable[str], limit: int
     established = {c.lower() for c in established} - set(TYPED_FIELDS)
     plan: dict[str, str] = {}
     added = 0
-    for key in sorted(set(keys) - set(TYPED_FIELDS)):
+    # Keys spelled exactly as an established column go first, so a new variant spelling never takes it.
+    for key in sorted(set(keys) - set(TYPED_FIELDS), key=lambda k: (k not in established, k)):
         name = column_name_for(key)
         if not name or name[0] in "_0123456789" or name in TYPED_FIELDS or name in plan.values():
             continue

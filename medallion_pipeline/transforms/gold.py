@@ -13,7 +13,7 @@ FUNNEL_STEPS = ("login", "view_item", "add_to_cart", "purchase")
 ID_PLACEHOLDER = "{id}"
 _ID_SEGMENT = (
     r"(?<=/)(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{12,}|[A-Za-z]+_[0-9A-Za-z]*[0-9][0-9A-Za-z]*)(?=/|$)"
+    r"|[0-9a-fA-F]{12,}|[A-Za-z]{1,4}_[0-9A-Fa-f]{4,})(?=/|$)"
 )
 
 

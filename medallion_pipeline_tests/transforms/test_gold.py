@@ -107,6 +107,8 @@ def test_normalize_path(spark):
         # Not ids: stay as they are.
         "/health": "/health",
         "/api/v2/items": "/api/v2/items",
+        "/api_v2/items": "/api_v2/items",
+        "/api/sessions/s_9f3a2b": "/api/sessions/{id}",
         "/oauth2/token": "/oauth2/token",
         "/api/items/deadbeef": "/api/items/deadbeef",  # too short for a hex id
         "/api/items/abc123": "/api/items/abc123",
