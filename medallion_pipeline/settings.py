@@ -46,6 +46,13 @@ class Settings:
     keep_versions: int = 5
     max_new_columns: int = 100
     target_file_rows: int = 2_000_000
+    # Data-quality gates (SPEC section 3): blocking thresholds, then warning thresholds.
+    dq_min_rows: int = 1
+    dq_user_id_null_rate_max: float = 0.03
+    dq_duplicate_rate_max: float = 0.02
+    dq_row_count_deviation_max: float = 0.5
+    dq_row_count_history_days: int = 7
+    dq_malformed_rate_max: float = 0.01
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,11 +94,11 @@ class Settings:
             raw = env[name]
             if f.name == "allowed_event_types":
                 values[f.name] = tuple(v.strip() for v in raw.split(",") if v.strip())
-            elif f.type in ("int",):
+            elif f.type in ("int", "float"):
                 try:
-                    values[f.name] = int(raw)
+                    values[f.name] = int(raw) if f.type == "int" else float(raw)
                 except ValueError as exc:
-                    raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+                    raise SettingsError(f"{name} must be a number ({f.type}), got {raw!r}") from exc
             else:
                 values[f.name] = raw
         settings = cls(**values)

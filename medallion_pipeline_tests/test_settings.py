@@ -18,8 +18,10 @@ def test_reads_and_types_variables():
     settings = Settings.from_env({
         "MEDALLION_LAKE_ROOT": "/srv/lake", "MEDALLION_KEEP_VERSIONS": "3",
         "MEDALLION_ALLOWED_EVENT_TYPES": "login, purchase", "MEDALLION_START_DATE": "2025-02-01",
+        "MEDALLION_DQ_USER_ID_NULL_RATE_MAX": "0.05",
     })
     assert settings.lake_root == "/srv/lake" and settings.keep_versions == 3
+    assert settings.dq_user_id_null_rate_max == 0.05
     assert settings.allowed_event_types == ("login", "purchase")
     assert Settings.from_json(settings.to_json()) == settings
 
@@ -27,7 +29,8 @@ def test_reads_and_types_variables():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"MEDALLION_KEEP_VERSIONS": "many"}, "integer"),
+        ({"MEDALLION_KEEP_VERSIONS": "many"}, "must be a number"),
+        ({"MEDALLION_DQ_DUPLICATE_RATE_MAX": "2%"}, "must be a number"),
         ({"MEDALLION_START_DATE": "01/02/2024"}, "YYYY-MM-DD"),
         ({"MEDALLION_SPARK_MODE": "yarn"}, "not supported"),
         ({"MEDALLION_KEEP_VERSIONS": "0"}, "at least 1"),

@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import publish_table, read_published
+from medallion_pipeline.jobs.audit import audit_bronze
+from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry
 from medallion_pipeline.resources.landing import LandingFile
@@ -93,10 +94,13 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
         merged = fresh if previous is None else previous.unionByName(fresh, allowMissingColumns=True)
         merged = merged.select(*_ordered(merged.columns))
         stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {})} for dt, p in plans.items()}
-        table_report = publish_table(
-            merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
-            evolving=_new_columns(merged.columns), ledger=ledger,
-            replace_ledger=full_refresh, description=DESCRIPTION,
+        staged = stage_table(merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
+                             evolving=_new_columns(merged.columns))
+        table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION)
+        untagged = [c.name for c in staged.columns if c.type == "string" and not c.pii and c.name != "_source_file"]
+        table_report.checks = audit_bronze(
+            staged.frame(spark), changed,
+            {dt: p.new_columns for dt, p in table_report.partitions.items()}, env.settings, untagged,
         )
         parsed.unpersist()
     elif ledger:  # only unreadable files arrived: record them so they are not re-checked every run

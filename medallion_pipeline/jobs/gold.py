@@ -8,7 +8,9 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import publish_table, read_published
+from medallion_pipeline.jobs.audit import audit_gold, rejections
+from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
+from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.tables import (
     GOLD_DAILY_KPIS,
@@ -19,6 +21,9 @@ from medallion_pipeline.tables import (
 )
 from medallion_pipeline.transforms import gold
 
+GOLD_SCHEMAS = {
+    GOLD_DAILY_KPIS: DailyKpis, GOLD_ENDPOINT_STATS: EndpointStats, GOLD_SESSIONS: Sessions, GOLD_FUNNEL: Funnel,
+}
 GOLD_TRANSFORMS = {
     GOLD_DAILY_KPIS: (gold.daily_kpis, "Per day and service: requests, status mix, rates, latency, users."),
     GOLD_ENDPOINT_STATS: (gold.endpoint_stats, "Per day and endpoint (ids normalized): requests, errors, p95."),
@@ -39,7 +44,10 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
         return report
     silver = silver.select(*SILVER_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     for table, (transform, description) in GOLD_TRANSFORMS.items():
-        report.add(publish_table(silver.transform(transform), env, table, dts, description=description))
+        staged = stage_table(silver.transform(transform), env, table, dts)
+        checks = audit_gold(table, staged.frame(spark), GOLD_SCHEMAS[table].to_schema(), dts)
+        report.add(publish_staged(env, staged, rejected=rejections(checks), description=description))
+        report.table(table).checks = checks
     silver.unpersist()
     report.duration_s = time.monotonic() - started
     return report

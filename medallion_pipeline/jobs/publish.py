@@ -91,7 +91,21 @@ def write_version(
     return WrittenVersion(version_id, rows, present)
 
 
-def publish_table(
+@dataclass
+class StagedTable:
+    """A new version of a table, fully written and not yet visible to readers."""
+
+    table: TableId
+    root: str
+    versions: dict[str, PartitionVersion]
+    columns: tuple[Column, ...]
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        """What was written, with ``dt`` (a string) — the data the audit judges."""
+        return spark.read.parquet(self.root)
+
+
+def stage_table(
     df: DataFrame,
     env: JobEnvironment,
     table: TableId,
@@ -100,11 +114,8 @@ def publish_table(
     stats: Mapping[str, dict[str, float]] | None = None,
     pii: Mapping[str, str] | None = None,
     evolving: Iterable[str] = (),
-    ledger: Iterable[LedgerEntry] = (),
-    replace_ledger: bool = False,
-    description: str = "",
-) -> TableReport:
-    """Write ``df`` as a new version of ``table`` for ``dts`` and publish every one of them.
+) -> StagedTable:
+    """Write ``df`` as a new version of ``table`` for ``dts`` without publishing it.
 
     ``evolving`` columns (fields that arrived after v1) are recorded in a partition's schema only where
     they hold data, so the schema history says in which partition a column first appeared.
@@ -113,30 +124,62 @@ def publish_table(
     columns = columns_of(df, pii)
     evolving = set(evolving)
     written = write_version(df, env, table, dts, evolving)
-    version_id, counts = written.version_id, written.rows
-    versions = [
-        PartitionVersion(
-            table=table, dt=dt, version_id=version_id,
-            location=env.lake.partition_location(table, version_id, dt),
-            row_count=counts[dt],
+    versions = {
+        dt: PartitionVersion(
+            table=table, dt=dt, version_id=written.version_id,
+            location=env.lake.partition_location(table, written.version_id, dt),
+            row_count=written.rows[dt],
             columns=tuple(c for c in columns if c.name not in evolving or c.name in written.present[dt]),
             stats=dict(stats.get(dt, {})), run_id=env.run_id,
         )
         for dt in dts
-    ]
+    }
+    return StagedTable(table, env.lake.version_root(table, written.version_id), versions, columns)
+
+
+def publish_staged(
+    env: JobEnvironment,
+    staged: StagedTable,
+    dts: Iterable[str] | None = None,
+    *,
+    ledger: Iterable[LedgerEntry] = (),
+    replace_ledger: bool = False,
+    description: str = "",
+    rejected: Mapping[str, str] | None = None,
+) -> TableReport:
+    """Publish the staged partitions ``dts`` (default: all) in one transaction.
+
+    Partitions in ``rejected`` (dt -> reason) failed their audit: they are recorded as rejected versions,
+    left where they were written for inspection, and the published partition does not change.
+    """
+    rejected = dict(rejected or {})
+    publish = [dt for dt in (staged.versions if dts is None else dts) if dt not in rejected]
     new_columns = env.catalog.publish(
-        table, versions, ledger=list(ledger), replace_ledger=replace_ledger, description=description
+        staged.table, [staged.versions[dt] for dt in publish], ledger=list(ledger),
+        replace_ledger=replace_ledger, description=description,
     )
-    report = TableReport(table=table, columns=columns)
-    for dt in dts:
+    for reason in sorted(set(rejected.values())):
+        env.catalog.reject(
+            staged.table, [staged.versions[dt] for dt, r in rejected.items() if r == reason], reason
+        )
+    report = TableReport(table=staged.table, columns=staged.columns)
+    for dt, version in staged.versions.items():
         report.partitions[dt] = PartitionResult(
             dt=dt,
-            published=True,
-            row_count=counts[dt],
-            version_id=version_id,
-            location=env.lake.partition_location(table, version_id, dt),
-            stats=dict(stats.get(dt, {})),
+            published=dt in publish,
+            row_count=version.row_count,
+            version_id=version.version_id,
+            location=version.location,
+            stats=dict(version.stats),
             new_columns=new_columns.get(dt, []),
-            note="" if counts[dt] else "empty partition",
+            note=rejected.get(dt) or ("" if version.row_count else "empty partition"),
         )
     return report
+
+
+def publish_table(df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], *, stats=None, pii=None,
+                  evolving: Iterable[str] = (), ledger: Iterable[LedgerEntry] = (), replace_ledger: bool = False,
+                  description: str = "") -> TableReport:
+    """Stage and publish every partition (for tables without a blocking gate)."""
+    staged = stage_table(df, env, table, dts, stats=stats, pii=pii, evolving=evolving)
+    return publish_staged(env, staged, ledger=ledger, replace_ledger=replace_ledger, description=description)

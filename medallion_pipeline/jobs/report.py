@@ -25,10 +25,36 @@ class PartitionResult:
 
 
 @dataclass
+class CheckOutcome:
+    """One data-quality rule evaluated on one partition."""
+
+    check: str
+    dt: str
+    passed: bool
+    severity: str  # ERROR (blocks publishing) or WARN
+    observed: float | None = None
+    threshold: float | None = None
+    failing_rows: int = 0
+    detail: str = ""
+    samples: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        figures = f"observed {self.observed:.6g}" if self.observed is not None else ""
+        if self.threshold is not None:
+            figures += f", threshold {self.threshold:.6g}"
+        parts = [p for p in (figures, f"{self.failing_rows} failing rows" if self.failing_rows else "", self.detail) if p]
+        return f"{self.dt} {self.check}: {'; '.join(parts)}"
+
+
+@dataclass
 class TableReport:
     table: TableId
     partitions: dict[str, PartitionResult] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+    def failures(self, severity: str = "ERROR") -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.passed and c.severity == severity]
 
     @property
     def row_count(self) -> int:

@@ -7,17 +7,19 @@ complete and reruns are idempotent. Rows breaking a row-level rule go to ``silve
 from __future__ import annotations
 
 import time
+from datetime import date, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import publish_table, read_published
+from medallion_pipeline.jobs.audit import audit_silver, rejections, row_count_anomalies
+from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT
 from medallion_pipeline.schemas.silver import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
-from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE
+from medallion_pipeline.tables import BRONZE_APP_LOGS, METRICS_DQ, SILVER_APP_LOGS, SILVER_QUARANTINE
 from medallion_pipeline.transforms.silver import (
     DUPLICATE_RANK,
     flag_rows,
@@ -49,17 +51,37 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     )
     stats = _row_accounting(bronze, flagged)
     evolving = extra_columns(flagged)
-    report.add(
-        publish_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=PII_COLUMNS,
-                      evolving=evolving, description=SILVER_DESCRIPTION)
-    )
-    report.add(
-        publish_table(select_quarantine(flagged), env, SILVER_QUARANTINE, dts, stats=stats, pii=PII_COLUMNS,
-                      evolving=evolving, description=QUARANTINE_DESCRIPTION)
-    )
+    silver = stage_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=PII_COLUMNS,
+                         evolving=evolving)
+    quarantine = stage_table(select_quarantine(flagged), env, SILVER_QUARANTINE, dts, stats=stats,
+                             pii=PII_COLUMNS, evolving=evolving)
+    # Audit what was written, before anything is published (write–audit–publish).
+    checks = audit_silver(silver.frame(spark), dts, stats, env.settings,
+                          duplicates=flagged.where(F.col(DUPLICATE_RANK) > 1))
+    checks += row_count_anomalies({dt: v.row_count for dt, v in silver.versions.items()},
+                                  _trailing_silver_rows(spark, env, dts), env.settings)
+    rejected = rejections(checks)
+    report.add(publish_staged(env, silver, rejected=rejected, description=SILVER_DESCRIPTION))
+    report.table(SILVER_APP_LOGS).checks = checks
+    report.add(publish_staged(env, quarantine, rejected=rejected, description=QUARANTINE_DESCRIPTION))
     flagged.unpersist()
     report.duration_s = time.monotonic() - started
     return report
+
+
+def _trailing_silver_rows(spark: SparkSession, env: JobEnvironment, dts: list[str]) -> dict[str, float]:
+    """``silver_rows`` of the days before ``dts`` from the metrics dataset (the row-count anomaly baseline)."""
+    first, last = date.fromisoformat(min(dts)), date.fromisoformat(max(dts))
+    window = env.settings.dq_row_count_history_days
+    days = [(first - timedelta(days=i)).isoformat() for i in range(1, window + 1)]
+    days += [(first + timedelta(days=i)).isoformat() for i in range((last - first).days)]
+    metrics = read_published(spark, env, METRICS_DQ, days)
+    if metrics is None:
+        return {}
+    rows = metrics.where(
+        (F.col("layer") == "silver") & (F.col("table_name") == "app_logs") & (F.col("metric") == "silver_rows")
+    ).select("dt", "value").collect()
+    return {r["dt"]: r["value"] for r in rows}
 
 
 def _nothing_to_do(table, dts) -> TableReport:

@@ -47,6 +47,7 @@ class PartitionVersion:
     stats: dict[str, float] = field(default_factory=dict)
     run_id: str = ""
     created_at: str = ""
+    state: str = "published"  # or "rejected": failed its audit, kept for inspection, never current
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class LedgerEntry:
 class HistoryEvent:
     table: TableId
     dt: str
-    action: str  # publish | rollback
+    action: str  # publish | rollback | reject
     version_id: str
     previous_version_id: str | None
     run_id: str
@@ -107,6 +108,10 @@ class Catalog(ABC):
         """
 
     @abstractmethod
+    def reject(self, table: TableId, versions: Sequence[PartitionVersion], reason: str) -> None:
+        """Record staged versions that failed their audit: kept and listed, the pointer does not move."""
+
+    @abstractmethod
     def rollback(self, table: TableId, dt: str, reason: str, run_id: str = "") -> PartitionVersion:
         """Point a partition back to the version that was current before the current one."""
 
@@ -140,7 +145,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL, location TEXT NOT NULL,
     row_count INTEGER NOT NULL, columns_json TEXT NOT NULL, stats_json TEXT NOT NULL,
-    run_id TEXT NOT NULL, created_at TEXT NOT NULL,
+    run_id TEXT NOT NULL, created_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'published',
     PRIMARY KEY (table_name, dt, version_id));
 CREATE TABLE IF NOT EXISTS current_partitions (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL, published_at TEXT NOT NULL,
@@ -212,6 +217,7 @@ class SqliteCatalog(Catalog):
             stats=json.loads(row["stats_json"]),
             run_id=row["run_id"],
             created_at=row["created_at"],
+            state=row["state"],
         )
 
     def current(self, table: TableId, dts: Iterable[str]) -> dict[str, PartitionVersion]:
@@ -254,11 +260,7 @@ class SqliteCatalog(Catalog):
                     "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
                     [table.qualified, v.dt],
                 ).fetchone()
-                db.execute(
-                    "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [table.qualified, v.dt, v.version_id, v.location, v.row_count,
-                     _columns_to_json(v.columns), json.dumps(v.stats), v.run_id, v.created_at or now],
-                )
+                self._insert_version(db, v, "published", now)
                 db.execute(
                     "INSERT OR REPLACE INTO current_partitions VALUES (?, ?, ?, ?)",
                     [table.qualified, v.dt, v.version_id, now],
@@ -286,6 +288,25 @@ class SqliteCatalog(Catalog):
                     [table.qualified, description, _columns_to_json(latest.columns), now],
                 )
         return new_columns
+
+    @staticmethod
+    def _insert_version(db, v: PartitionVersion, state: str, now: str) -> None:
+        db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [v.table.qualified, v.dt, v.version_id, v.location, v.row_count, _columns_to_json(v.columns),
+             json.dumps(v.stats), v.run_id, v.created_at or now, state],
+        )
+
+    def reject(self, table, versions, reason):
+        now = utc_now()
+        with self._transaction() as db:
+            for v in versions:
+                self._insert_version(db, v, "rejected", now)
+                db.execute(
+                    "INSERT INTO history (table_name, dt, action, version_id, previous_version_id, run_id,"
+                    " reason, at) VALUES (?, ?, 'reject', ?, NULL, ?, ?, ?)",
+                    [table.qualified, v.dt, v.version_id, v.run_id, reason, now],
+                )
 
     @staticmethod
     def _record_schema(db, table: TableId, v: PartitionVersion, now: str) -> list[str]:
@@ -328,7 +349,7 @@ class SqliteCatalog(Catalog):
             ).fetchone()
             target = previous[0] if previous else None
             exists = target and db.execute(
-                "SELECT 1 FROM versions WHERE table_name = ? AND dt = ? AND version_id = ?",
+                "SELECT 1 FROM versions WHERE table_name = ? AND dt = ? AND version_id = ? AND state = 'published'",
                 [table.qualified, dt, target],
             ).fetchone()
             if not exists:

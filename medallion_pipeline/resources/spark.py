@@ -25,6 +25,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000",
         # Athena and DuckDB read microsecond timestamps; INT96 is legacy.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # `dt` stays a string when a written version is read back for its audit.
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         # A JSON object repeating a key keeps the last value (as most JSON parsers do) instead of failing the job.
         "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
     }

@@ -38,3 +38,32 @@ def mask_free_text(value: Column) -> Column:
     masked = F.regexp_replace(value, EMAIL_PATTERN, "<email>")
     masked = F.regexp_replace(masked, IPV4_PATTERN, "<ip>")
     return F.regexp_replace(masked, IPV6_PATTERN, "<ip>")
+
+
+AWS_ACCESS_KEY_PATTERN = r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+BEARER_TOKEN_PATTERN = r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*"
+CARD_CANDIDATE_PATTERN = r"\b\d(?:[ -]?\d){12,18}\b"
+
+
+def luhn_valid(value: Column) -> Column:
+    """True when the first 13-19 digit run in ``value`` passes the Luhn checksum (a plausible card number)."""
+    digits = F.regexp_replace(F.regexp_extract(value, CARD_CANDIDATE_PATTERN, 0), r"[^0-9]", "")
+    reversed_digits = F.reverse(F.split(digits, ""))
+    doubled = F.transform(
+        reversed_digits,
+        lambda d, i: F.when(i % 2 == 1, F.when(d.cast("int") * 2 > 9, d.cast("int") * 2 - 9).otherwise(d.cast("int") * 2))
+        .otherwise(d.cast("int")),
+    )
+    checksum = F.aggregate(doubled, F.lit(0), lambda acc, x: acc + x)
+    return F.coalesce(F.length(digits).between(13, 19) & (checksum % 10 == 0), F.lit(False))
+
+
+def pii_detectors(value: Column) -> dict[str, Column]:
+    """One boolean per kind of PII found in a string column."""
+    return {
+        "email": F.coalesce(value.rlike(EMAIL_PATTERN), F.lit(False)),
+        "ip_address": F.coalesce(value.rlike(IPV4_PATTERN) | value.rlike(IPV6_PATTERN), F.lit(False)),
+        "card_number": luhn_valid(value),
+        "aws_access_key": F.coalesce(value.rlike(AWS_ACCESS_KEY_PATTERN), F.lit(False)),
+        "bearer_token": F.coalesce(value.rlike(BEARER_TOKEN_PATTERN), F.lit(False)),
+    }

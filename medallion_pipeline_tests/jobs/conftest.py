@@ -25,7 +25,7 @@ def generated(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("pipeline")
     settings = Settings(landing_root=str(root / "landing"), lake_root=str(root / "lake"), pii_key=TEST_PII_KEY)
     summary = generate(settings.landing_root, date(2024, 1, 1), 3, 1500, 12, seed=11,
-                       dirt=Dirt(malformed_rate=0.01, duplicate_rate=0.03))
+                       dirt=Dirt(malformed_rate=0.01, duplicate_rate=0.015))
     env = JobEnvironment.from_settings(settings, run_id="module-run")
     reports = run_all(spark, env)
     return env, reports, summary

@@ -1,0 +1,237 @@
+"""The audit of write–audit–publish: data-quality rules evaluated per partition on staged data.
+
+Every rule yields one ``CheckOutcome`` per ``dt``. ERROR rules decide whether a partition is published;
+WARN rules never do. Figures come from one aggregation per table, so the cost does not grow with the
+number of rules; offending rows are sampled only for rules that failed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandera.pyspark as pa
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from medallion_pipeline.jobs.report import CheckOutcome
+from medallion_pipeline.schemas.contract import any_violation, type_mismatches, violations
+from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, silver_schema
+from medallion_pipeline.settings import USER_SCOPED_EVENT_TYPES, Settings
+from medallion_pipeline.tables import (
+    BRONZE_APP_LOGS,
+    GOLD_DAILY_KPIS,
+    GOLD_ENDPOINT_STATS,
+    GOLD_FUNNEL,
+    GOLD_SESSIONS,
+    SILVER_APP_LOGS,
+    TableId,
+)
+
+ERROR, WARN = "ERROR", "WARN"
+SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: TableId
+    name: str
+    severity: str
+    description: str
+
+
+RULES = (
+    Rule(SILVER_APP_LOGS, "total_rows_positive", ERROR, "the partition has at least MEDALLION_DQ_MIN_ROWS rows"),
+    Rule(SILVER_APP_LOGS, "event_id_not_null", ERROR, "no event without an event_id"),
+    Rule(SILVER_APP_LOGS, "event_type_allowed", ERROR, "event_type is set and in the allowed set"),
+    Rule(SILVER_APP_LOGS, "user_id_null_rate_within_threshold", ERROR,
+         "user_id null rate among user-scoped events <= MEDALLION_DQ_USER_ID_NULL_RATE_MAX"),
+    Rule(SILVER_APP_LOGS, "duplicate_rate_within_threshold", ERROR,
+         "extra duplicate rows / rows before dedup <= MEDALLION_DQ_DUPLICATE_RATE_MAX"),
+    Rule(SILVER_APP_LOGS, "schema_conforms", ERROR, "types, ranges, allowed values per the Pandera model"),
+    Rule(SILVER_APP_LOGS, "row_count_within_trailing_median", WARN,
+         "rows within +-MEDALLION_DQ_ROW_COUNT_DEVIATION_MAX of the trailing median (metrics dataset)"),
+    Rule(BRONZE_APP_LOGS, "malformed_rate_within_threshold", WARN,
+         "malformed lines / lines <= MEDALLION_DQ_MALFORMED_RATE_MAX"),
+    Rule(BRONZE_APP_LOGS, "no_new_columns", WARN, "schema drift notice: new top-level fields appeared"),
+    Rule(BRONZE_APP_LOGS, "no_untagged_pii", WARN, "no PII found in a column not tagged as PII"),
+    *[Rule(t, "schema_conforms", ERROR, "types, non-negative counts, rates within [0, 1] per the Pandera model")
+      for t in (GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_SESSIONS, GOLD_FUNNEL)],
+    Rule(GOLD_DAILY_KPIS, "status_counts_sum_to_requests", ERROR, "2xx + 3xx + 4xx + 5xx = requests"),
+    Rule(GOLD_FUNNEL, "funnel_steps_non_increasing", ERROR, "login >= view_item >= add_to_cart >= purchase"),
+)
+
+
+def rules_for(table: TableId) -> list[Rule]:
+    return [r for r in RULES if r.table == table]
+
+
+def severity_of(table: TableId, name: str) -> str:
+    return next(r.severity for r in RULES if r.table == table and r.name == name)
+
+
+def sample(df: DataFrame, dt: str, condition: Column, columns: list[str] | None = None) -> list[dict]:
+    """Up to 20 offending rows of one partition, as JSON-friendly dicts (inputs are already PII-safe)."""
+    selected = df.where((F.col("dt") == dt) & condition)
+    if columns:
+        selected = selected.select(*[c for c in columns if c in df.columns])
+    return [{k: (None if v is None else str(v)) for k, v in r.asDict().items()} for r in selected.limit(SAMPLE_ROWS).collect()]
+
+
+def _per_dt(df: DataFrame, aggregates: Mapping[str, Column]) -> dict[str, dict]:
+    rows = df.groupBy("dt").agg(*[agg.alias(name) for name, agg in aggregates.items()]).collect()
+    return {r["dt"]: r.asDict() for r in rows}
+
+
+def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str]) -> list[CheckOutcome]:
+    """The Pandera model's rules as per-partition failing-row counts, plus a type comparison."""
+    rules = violations(schema, df.columns)
+    bad = any_violation(rules)
+    figures = _per_dt(df, {"_rows": F.count(F.lit(1)), "_bad": F.count(F.when(bad, 1)),
+                           **{name: F.count(F.when(cond, 1)) for name, cond in rules.items()}})
+    mismatched = type_mismatches(schema, {f.name: f.dataType.simpleString() for f in df.schema.fields})
+    outcomes = []
+    for dt in dts:
+        f = figures.get(dt, {})
+        broken = {name: f[name] for name in rules if f.get(name)}
+        failing = f.get("_bad", 0)
+        passed = not failing and not mismatched
+        outcomes.append(CheckOutcome(
+            "schema_conforms", dt, passed, ERROR, observed=float(failing), threshold=0.0, failing_rows=failing,
+            detail="; ".join([*mismatched, *(f"{name}: {n} rows" for name, n in sorted(broken.items()))]),
+            samples=[] if passed or not failing else sample(df, dt, bad),
+        ))
+    return outcomes
+
+
+def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], settings: Settings,
+                 duplicates: DataFrame | None = None) -> list[CheckOutcome]:
+    """The blocking silver gates, per partition, on the staged silver rows."""
+    allowed = list(settings.allowed_event_types)
+    scoped = F.col("event_type").isin(*USER_SCOPED_EVENT_TYPES)
+    conditions = {
+        "event_id_not_null": F.col("event_id").isNull(),
+        "event_type_allowed": F.col("event_type").isNull() | ~F.col("event_type").isin(*allowed),
+        "user_id_null_rate_within_threshold": scoped & F.col("user_id").isNull(),
+    }
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_scoped": F.count(F.when(scoped, 1)),
+                               **{name: F.count(F.when(c, 1)) for name, c in conditions.items()}})
+    columns = list(CONTRACT_COLUMNS)
+    outcomes: list[CheckOutcome] = []
+    for dt in dts:
+        f = figures.get(dt, {"_rows": 0, "_scoped": 0, **{name: 0 for name in conditions}})
+        rows, scoped_rows = f["_rows"], f["_scoped"]
+        outcomes.append(CheckOutcome("total_rows_positive", dt, rows >= settings.dq_min_rows, ERROR,
+                                     observed=float(rows), threshold=float(settings.dq_min_rows),
+                                     detail="" if rows else "no rows: is upstream data missing?"))
+        for name in ("event_id_not_null", "event_type_allowed"):
+            outcomes.append(CheckOutcome(name, dt, f[name] == 0, ERROR, observed=float(f[name]), threshold=0.0,
+                                         failing_rows=f[name]))
+        null_rate = f["user_id_null_rate_within_threshold"] / scoped_rows if scoped_rows else 0.0
+        outcomes.append(CheckOutcome(
+            "user_id_null_rate_within_threshold", dt, null_rate <= settings.dq_user_id_null_rate_max, ERROR,
+            observed=null_rate, threshold=settings.dq_user_id_null_rate_max,
+            failing_rows=f["user_id_null_rate_within_threshold"],
+            detail=f"{f['user_id_null_rate_within_threshold']} of {scoped_rows} user-scoped events have no user_id",
+        ))
+        duplicate_rate = float(stats.get(dt, {}).get("duplicate_rate", 0.0))
+        outcomes.append(CheckOutcome(
+            "duplicate_rate_within_threshold", dt, duplicate_rate <= settings.dq_duplicate_rate_max, ERROR,
+            observed=duplicate_rate, threshold=settings.dq_duplicate_rate_max,
+            failing_rows=int(stats.get(dt, {}).get("duplicates_removed", 0)),
+            detail="measured before deduplication",
+        ))
+    outcomes += conformance(staged, silver_schema(allowed), SILVER_APP_LOGS, dts)
+    for o in outcomes:
+        if not o.passed and o.check in conditions:
+            o.samples = sample(staged, o.dt, conditions[o.check], columns)
+        elif not o.passed and o.check == "duplicate_rate_within_threshold" and duplicates is not None:
+            o.samples = sample(duplicates, o.dt, F.lit(True), ["event_id", "event_ts", "event_type", "_source_file"])
+    return outcomes
+
+
+def row_count_anomalies(rows: Mapping[str, int], history: Mapping[str, float], settings: Settings) -> list[CheckOutcome]:
+    """WARN when a partition's rows deviate from the median of the trailing days' ``silver_rows``."""
+    outcomes = []
+    window = settings.dq_row_count_history_days
+    for dt, count in sorted(rows.items()):
+        day = date.fromisoformat(dt)
+        trailing = [history[d] for d in ((day - timedelta(days=i)).isoformat() for i in range(1, window + 1))
+                    if d in history]
+        if len(trailing) < 3:
+            outcomes.append(CheckOutcome("row_count_within_trailing_median", dt, True, WARN, observed=float(count),
+                                         detail=f"insufficient history: {len(trailing)} of {window} days"))
+            continue
+        median = statistics.median(trailing)
+        deviation = abs(count - median) / median if median else float("inf") if count else 0.0
+        outcomes.append(CheckOutcome(
+            "row_count_within_trailing_median", dt, deviation <= settings.dq_row_count_deviation_max, WARN,
+            observed=deviation, threshold=settings.dq_row_count_deviation_max,
+            detail=f"{count} rows vs trailing {len(trailing)}-day median {median:g}",
+        ))
+    return outcomes
+
+
+def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dts: list[str]) -> list[CheckOutcome]:
+    """Gold internal consistency: the Pandera model plus the table's own invariants."""
+    outcomes = conformance(staged, schema, table, dts)
+    invariants = {
+        GOLD_DAILY_KPIS: ("status_counts_sum_to_requests",
+                          F.col("status_2xx") + F.col("status_3xx") + F.col("status_4xx") + F.col("status_5xx")
+                          != F.col("requests")),
+        GOLD_FUNNEL: ("funnel_steps_non_increasing",
+                      (F.col("view_item_users") > F.col("login_users"))
+                      | (F.col("add_to_cart_users") > F.col("view_item_users"))
+                      | (F.col("purchase_users") > F.col("add_to_cart_users"))),
+    }
+    if table in invariants:
+        name, broken = invariants[table]
+        figures = _per_dt(staged, {"bad": F.count(F.when(broken, 1))})
+        for dt in dts:
+            bad = figures.get(dt, {}).get("bad", 0)
+            outcomes.append(CheckOutcome(name, dt, bad == 0, ERROR, observed=float(bad), threshold=0.0,
+                                         failing_rows=bad, samples=sample(staged, dt, broken) if bad else []))
+    return outcomes
+
+
+def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
+                 untagged: list[str]) -> list[CheckOutcome]:
+    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII."""
+    from medallion_pipeline.transforms.pii import pii_detectors
+
+    found = {
+        f"{column}|{kind}": F.count(F.when(hit, 1))
+        for column in untagged
+        for kind, hit in pii_detectors(F.col(column)).items()
+    }
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record"), **found})
+    outcomes = []
+    for dt in dts:
+        f = figures.get(dt, {"_rows": 0, "_malformed": 0})
+        rate = f["_malformed"] / f["_rows"] if f["_rows"] else 0.0
+        outcomes.append(CheckOutcome(
+            "malformed_rate_within_threshold", dt, rate <= settings.dq_malformed_rate_max, WARN, observed=rate,
+            threshold=settings.dq_malformed_rate_max, failing_rows=f["_malformed"],
+            samples=sample(staged, dt, F.col("_corrupt_record").isNotNull(), ["_source_file"]) if rate > settings.dq_malformed_rate_max else [],
+        ))
+        added = new_columns.get(dt, [])
+        outcomes.append(CheckOutcome("no_new_columns", dt, not added, WARN, observed=float(len(added)),
+                                     threshold=0.0, detail=", ".join(added)))
+        hits = {key: n for key, n in f.items() if "|" in key and n}
+        outcomes.append(CheckOutcome(
+            "no_untagged_pii", dt, not hits, WARN, observed=float(sum(hits.values())), threshold=0.0,
+            failing_rows=sum(hits.values()),
+            detail="; ".join(f"{key.replace('|', ': ')} in {n} rows" for key, n in sorted(hits.items())),
+        ))
+    return outcomes
+
+
+def rejections(checks) -> dict[str, str]:
+    """dt -> why it may not be published, for every partition with a failed blocking check."""
+    failed: dict[str, list[str]] = {}
+    for check in checks:
+        if not check.passed and check.severity == ERROR:
+            failed.setdefault(check.dt, []).append(check.summary())
+    return {dt: "failed blocking checks: " + " | ".join(reasons) for dt, reasons in failed.items()}
