@@ -130,6 +130,38 @@ def cmd_vacuum(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    """Point a partition back to its previous version, and record it in Dagster as a materialization."""
+    import dagster as dg
+
+    from medallion_pipeline.resources.catalog import open_catalog
+    from medallion_pipeline.tables import TableId
+
+    table = TableId.parse(args.table)
+    catalog = open_catalog(settings.resolved_catalog_uri)
+    before = catalog.current(table, [args.dt]).get(args.dt)
+    try:
+        restored = catalog.rollback(table, args.dt, reason=args.reason)
+    except LookupError as exc:
+        print(f"medallion: {exc}", file=sys.stderr)
+        return 1
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        # A materialization (not an observation): the data changed, so downstream partitions are stale.
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=table.asset_path, partition=args.dt,
+            description=f"rolled back: {args.reason}",
+            metadata={
+                "rollback": True, "reason": args.reason, "rolled_back_from": before.version_id if before else "-",
+                "version_id": restored.version_id, "dagster/row_count": restored.row_count,
+                "location": dg.MetadataValue.path(restored.location),
+            },
+        ))
+    print(f"{table} dt={args.dt}: {before.version_id if before else '-'} -> {restored.version_id} "
+          f"({restored.row_count:,} rows); recorded in Dagster")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medallion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="tables, partitions, current versions")
     cat.add_argument("--history", action="store_true", help="show every publish and rollback")
     cat.set_defaults(func=cmd_catalog)
+
+    rb = sub.add_parser("rollback", help="point a partition back to its previous version")
+    rb.add_argument("table", help="e.g. silver.app_logs")
+    rb.add_argument("dt")
+    rb.add_argument("--reason", default="manual rollback")
+    rb.set_defaults(func=cmd_rollback)
 
     vac = sub.add_parser("vacuum", help="delete old versions and orphaned writes")
     vac.add_argument("--keep", type=int, help="versions to keep per partition (default MEDALLION_KEEP_VERSIONS)")

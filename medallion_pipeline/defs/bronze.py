@@ -3,7 +3,7 @@
 import dagster as dg
 
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import materialize_result
+from medallion_pipeline.defs.reporting import check_specs, materialize_result
 from medallion_pipeline.jobs.bronze import DESCRIPTION
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.tables import BRONZE_APP_LOGS
@@ -23,6 +23,7 @@ class BronzeConfig(dg.Config):
     kinds={"spark", "parquet"},
     owners=OWNERS,
     tags={"layer": "bronze"},
+    check_specs=check_specs(BRONZE_APP_LOGS),
 )
 def bronze_app_logs(
     context: dg.AssetExecutionContext, config: BronzeConfig, spark_launcher: SparkLauncher

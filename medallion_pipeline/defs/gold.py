@@ -3,7 +3,7 @@
 import dagster as dg
 
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, materialize_result
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
 from medallion_pipeline.jobs.gold import GOLD_TRANSFORMS
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.tables import GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_FUNNEL, GOLD_SESSIONS, SILVER_APP_LOGS
@@ -51,6 +51,7 @@ _LINEAGE = {
         )
         for table, (_, description) in GOLD_TRANSFORMS.items()
     ],
+    check_specs=[spec for table in GOLD_TRANSFORMS for spec in check_specs(table)],
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     can_subset=False,
@@ -59,3 +60,6 @@ def gold(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
     report = spark_launcher.run_layer("gold", context.partition_keys, context.run.run_id)
     for table in GOLD_TRANSFORMS:
         yield materialize_result(context, report.table(table))
+    failure = gate_failure([report.table(table) for table in GOLD_TRANSFORMS])
+    if failure:
+        raise failure

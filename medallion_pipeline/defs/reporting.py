@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from medallion_pipeline.jobs.report import TableReport
+from medallion_pipeline.defs.partitions import daily_partitions
+from medallion_pipeline.jobs.audit import ERROR, rules_for
+from medallion_pipeline.jobs.report import CheckOutcome, TableReport
 from medallion_pipeline.resources.catalog import Column
 from medallion_pipeline.tables import TableId
 
@@ -24,12 +26,88 @@ def table_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
     )
 
 
+def check_specs(table: TableId) -> list[dg.AssetCheckSpec]:
+    """The table's data-quality rules as Dagster checks: ERROR rules block downstream, WARN rules never do."""
+    return [
+        dg.AssetCheckSpec(
+            name=rule.name, asset=asset_key(table), blocking=rule.severity == ERROR,
+            description=f"[{rule.severity}] {rule.description}", partitions_def=daily_partitions,
+        )
+        for rule in rules_for(table)
+    ]
+
+
+def check_results(report: TableReport) -> list[dg.AssetCheckResult]:
+    """One result per rule for the run's whole partition range (Dagster records one evaluation per check
+    per step); the per-day verdicts, figures and samples are in its metadata."""
+    results = []
+    for rule in rules_for(report.table):
+        outcomes = [o for o in report.checks if o.check == rule.name]
+        if not outcomes:
+            continue
+        failed = [o for o in outcomes if not o.passed]
+        worst = max(outcomes, key=lambda o: (not o.passed, o.observed or 0.0))
+        metadata: dict[str, object] = {
+            "partitions_failed": ", ".join(o.dt for o in failed) or "-",
+            "partitions_passed": ", ".join(o.dt for o in outcomes if o.passed) or "-",
+            "failing_rows": sum(o.failing_rows for o in failed),
+            "verdicts": dg.MetadataValue.md(_verdicts_table(outcomes)),
+        }
+        if worst.observed is not None:
+            metadata["observed_value"] = float(worst.observed)
+        if worst.threshold is not None:
+            metadata["threshold"] = float(worst.threshold)
+        if failed:
+            metadata["failed"] = dg.MetadataValue.json([o.summary() for o in failed])
+            samples = [row | {"dt": o.dt} for o in failed for row in o.samples][:20]
+            if samples:
+                metadata["sample_rows"] = dg.MetadataValue.json(samples)
+            if any(report.partitions[o.dt].location for o in failed if o.dt in report.partitions):
+                metadata["staged_locations"] = dg.MetadataValue.json(
+                    {o.dt: report.partitions[o.dt].location for o in failed if o.dt in report.partitions}
+                )
+        results.append(dg.AssetCheckResult(
+            asset_key=asset_key(report.table), check_name=rule.name, passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if rule.severity == ERROR else dg.AssetCheckSeverity.WARN,
+            description="; ".join(o.summary() for o in failed) or None, metadata=metadata,
+        ))
+    return results
+
+
+def _verdicts_table(outcomes: list[CheckOutcome]) -> str:
+    lines = ["| dt | verdict | observed | threshold | failing rows | detail |", "|---|---|---|---|---|---|"]
+    for o in sorted(outcomes, key=lambda o: o.dt):
+        observed = "" if o.observed is None else f"{o.observed:.6g}"
+        threshold = "" if o.threshold is None else f"{o.threshold:.6g}"
+        verdict = "pass" if o.passed else f"**FAIL ({o.severity})**"
+        lines.append(f"| {o.dt} | {verdict} | {observed} | {threshold} | {o.failing_rows} | {o.detail} |")
+    return "\n".join(lines)
+
+
+def gate_failure(reports: list[TableReport]) -> dg.Failure | None:
+    """A run failure naming each rejected partition, rule, observed value and threshold."""
+    failed = [o for r in reports for o in r.failures(ERROR)]
+    if not failed:
+        return None
+    lines = [f"{r.table} {o.summary()}" for r in reports for o in r.failures(ERROR)]
+    published = sorted({dt for r in reports for dt, p in r.partitions.items() if p.published})
+    return dg.Failure(
+        description="Blocking data-quality checks failed; these partitions were NOT published (the previous "
+        "version stays current):\n" + "\n".join(lines)
+        + (f"\nPublished: {', '.join(published)}" if published else ""),
+        metadata={"failed_checks": dg.MetadataValue.json(lines), "published_partitions": ", ".join(published) or "-"},
+    )
+
+
 def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -> dg.MaterializeResult:
     """One result for the run's partition range, plus each partition's own figures as its metadata."""
     key = asset_key(report.table)
     for dt, partition in report.partitions.items():
+        verdicts = [o for o in report.checks if o.dt == dt]
         context.add_asset_metadata(
             {
+                "dq_passed": all(o.passed for o in verdicts if o.severity == ERROR),
+                "dq_failed_checks": ", ".join(f"{o.check} ({o.severity})" for o in verdicts if not o.passed) or "-",
                 "dagster/row_count": partition.row_count,
                 "published": partition.published,
                 "version_id": partition.version_id or "-",
@@ -48,4 +126,4 @@ def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -
     }
     if report.columns:
         metadata["dagster/column_schema"] = table_schema(report.columns)
-    return dg.MaterializeResult(asset_key=key, metadata=metadata)
+    return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=check_results(report))

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, materialize_result
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
 from medallion_pipeline.jobs.silver import QUARANTINE_DESCRIPTION, SILVER_DESCRIPTION
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
@@ -33,6 +33,7 @@ def _spec(table, description):
 @dg.multi_asset(
     name="silver",
     specs=[_spec(SILVER_APP_LOGS, SILVER_DESCRIPTION), _spec(SILVER_QUARANTINE, QUARANTINE_DESCRIPTION)],
+    check_specs=check_specs(SILVER_APP_LOGS),
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     can_subset=False,
@@ -41,3 +42,6 @@ def silver(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
     report = spark_launcher.run_layer("silver", context.partition_keys, context.run.run_id)
     for table in (SILVER_APP_LOGS, SILVER_QUARANTINE):
         yield materialize_result(context, report.table(table))
+    failure = gate_failure([report.table(SILVER_APP_LOGS)])
+    if failure:
+        raise failure

@@ -20,7 +20,25 @@ ASSET_KEYS = [
     "silver/app_logs",
     "silver/quarantine",
 ]
-ASSET_CHECKS: list[str] = []
+ASSET_CHECKS = [
+    "bronze/app_logs:malformed_rate_within_threshold",
+    "bronze/app_logs:no_new_columns",
+    "bronze/app_logs:no_untagged_pii",
+    "gold/daily_kpis:schema_conforms",
+    "gold/daily_kpis:status_counts_sum_to_requests",
+    "gold/endpoint_stats:schema_conforms",
+    "gold/funnel:funnel_steps_non_increasing",
+    "gold/funnel:schema_conforms",
+    "gold/sessions:schema_conforms",
+    "silver/app_logs:duplicate_rate_within_threshold",
+    "silver/app_logs:event_id_not_null",
+    "silver/app_logs:event_type_allowed",
+    "silver/app_logs:row_count_within_trailing_median",
+    "silver/app_logs:schema_conforms",
+    "silver/app_logs:total_rows_positive",
+    "silver/app_logs:user_id_null_rate_within_threshold",
+]
+BLOCKING = {c for c in ASSET_CHECKS if not c.startswith("bronze") and "row_count_within" not in c}
 
 
 def test_definitions_snapshot():
@@ -28,6 +46,8 @@ def test_definitions_snapshot():
     graph = defs.resolve_asset_graph()
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == ASSET_KEYS
     assert sorted(c.to_user_string() for c in graph.asset_check_keys) == ASSET_CHECKS
+    blocking = {k.to_user_string() for k in graph.asset_check_keys if graph.get_check_spec(k).blocking}
+    assert blocking == BLOCKING
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def is not None and node.backfill_policy == dg.BackfillPolicy.single_run()
