@@ -235,3 +235,12 @@ def rejections(checks) -> dict[str, str]:
         if not check.passed and check.severity == ERROR:
             failed.setdefault(check.dt, []).append(check.summary())
     return {dt: "failed blocking checks: " + " | ".join(reasons) for dt, reasons in failed.items()}
+
+
+def record(env, table: TableId, checks: list[CheckOutcome]) -> None:
+    """Keep the outcomes in the catalog: the metrics dataset and later runs read them from there."""
+    from medallion_pipeline.resources.catalog import CheckRecord
+
+    env.catalog.record_checks(
+        table, [CheckRecord(c.dt, c.check, c.severity, c.passed, c.observed, c.threshold) for c in checks], env.run_id
+    )

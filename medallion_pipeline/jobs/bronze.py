@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.audit import audit_bronze
+from medallion_pipeline.jobs.audit import audit_bronze, record
 from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry
@@ -102,6 +102,7 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
             staged.frame(spark), changed,
             {dt: p.new_columns for dt, p in table_report.partitions.items()}, env.settings, untagged,
         )
+        record(env, BRONZE_APP_LOGS, table_report.checks)
         parsed.unpersist()
     elif ledger:  # only unreadable files arrived: record them so they are not re-checked every run
         env.catalog.publish(BRONZE_APP_LOGS, [], ledger=ledger)

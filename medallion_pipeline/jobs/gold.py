@@ -8,7 +8,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.audit import audit_gold, rejections
+from medallion_pipeline.jobs.audit import audit_gold, record, rejections
 from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
@@ -46,6 +46,7 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
     for table, (transform, description) in GOLD_TRANSFORMS.items():
         staged = stage_table(silver.transform(transform), env, table, dts)
         checks = audit_gold(table, staged.frame(spark), GOLD_SCHEMAS[table].to_schema(), dts)
+        record(env, table, checks)
         report.add(publish_staged(env, staged, rejected=rejections(checks), description=description))
         report.table(table).checks = checks
     silver.unpersist()

@@ -46,6 +46,10 @@ def collect_figures(spark: SparkSession, dts: list[str], env: JobEnvironment) ->
             if table == SILVER_APP_LOGS or table == BRONZE_APP_LOGS:
                 for metric, value in version.stats.items():
                     add(dt, table, metric, value)
+    for table in ALL_TABLES:
+        for check in env.catalog.latest_checks(table, dts):
+            add(check.dt, table, f"check_passed:{check.check}", float(check.passed))
+            add(check.dt, table, f"check_observed:{check.check}", check.observed)
     for dt in dts:
         ledger = env.catalog.ledger(BRONZE_APP_LOGS, dt)
         add(dt, BRONZE_APP_LOGS, "files_ingested", sum(e.status == "ingested" for e in ledger))

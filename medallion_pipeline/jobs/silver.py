@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.audit import audit_silver, rejections, row_count_anomalies
+from medallion_pipeline.jobs.audit import audit_silver, record, rejections, row_count_anomalies
 from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT
@@ -61,6 +61,7 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     checks += row_count_anomalies({dt: v.row_count for dt, v in silver.versions.items()},
                                   _trailing_silver_rows(spark, env, dts), env.settings)
     rejected = rejections(checks)
+    record(env, SILVER_APP_LOGS, checks)
     report.add(publish_staged(env, silver, rejected=rejected, description=SILVER_DESCRIPTION))
     report.table(SILVER_APP_LOGS).checks = checks
     report.add(publish_staged(env, quarantine, rejected=rejected, description=QUARANTINE_DESCRIPTION))

@@ -74,6 +74,18 @@ class HistoryEvent:
 
 
 @dataclass(frozen=True)
+class CheckRecord:
+    """The outcome of one data-quality rule on one partition, as the catalog keeps it."""
+
+    dt: str
+    check: str
+    severity: str
+    passed: bool
+    observed: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
 class SchemaChange:
     table: TableId
     column: str
@@ -137,6 +149,13 @@ class Catalog(ABC):
     def schema_history(self, table: TableId) -> list[SchemaChange]: ...
 
     @abstractmethod
+    def record_checks(self, table: TableId, checks: Sequence[CheckRecord], run_id: str = "") -> None: ...
+
+    @abstractmethod
+    def latest_checks(self, table: TableId, dts: Iterable[str]) -> list[CheckRecord]:
+        """The most recent outcome of every rule for each partition."""
+
+    @abstractmethod
     def vacuum(self, lake: Lake, files: LakeFiles, keep: int, grace_seconds: float = 3600) -> list[str]:
         """Delete versions beyond the newest ``keep`` per partition and orphaned version directories."""
 
@@ -159,6 +178,10 @@ CREATE TABLE IF NOT EXISTS tables (
 CREATE TABLE IF NOT EXISTS schema_history (
     table_name TEXT NOT NULL, column_name TEXT NOT NULL, data_type TEXT NOT NULL, first_dt TEXT NOT NULL,
     first_version_id TEXT NOT NULL, first_seen_at TEXT NOT NULL, PRIMARY KEY (table_name, column_name));
+CREATE TABLE IF NOT EXISTS check_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, dt TEXT NOT NULL, check_name TEXT NOT NULL,
+    severity TEXT NOT NULL, passed INTEGER NOT NULL, observed REAL, threshold REAL, run_id TEXT NOT NULL,
+    at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ingest_ledger (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, file_key TEXT NOT NULL, size INTEGER NOT NULL,
     etag TEXT NOT NULL, status TEXT NOT NULL, version_id TEXT NOT NULL, ingested_at TEXT NOT NULL,
@@ -406,6 +429,30 @@ class SqliteCatalog(Catalog):
                          r["first_seen_at"])
             for r in rows
         ]
+
+    def record_checks(self, table, checks, run_id=""):
+        now = utc_now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO check_results (table_name, dt, check_name, severity, passed, observed, threshold,"
+                " run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(table.qualified, c.dt, c.check, c.severity, int(c.passed), c.observed, c.threshold, run_id, now)
+                 for c in checks],
+            )
+
+    def latest_checks(self, table, dts):
+        wanted = sorted(set(dts))
+        if not wanted:
+            return []
+        with self._connect() as db:
+            rows = db.execute(
+                f"""SELECT dt, check_name, severity, passed, observed, threshold FROM check_results
+                    WHERE id IN (SELECT MAX(id) FROM check_results WHERE table_name = ?
+                                 AND dt IN ({",".join("?" * len(wanted))}) GROUP BY dt, check_name)
+                    ORDER BY dt, check_name""",
+                [table.qualified, *wanted],
+            ).fetchall()
+        return [CheckRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
     def vacuum(self, lake, files, keep, grace_seconds=3600):
         removed: list[str] = []

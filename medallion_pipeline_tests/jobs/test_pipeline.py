@@ -125,6 +125,7 @@ def test_gold_and_metrics_cover_every_day(spark, generated):
     metrics = read_published(spark, env, METRICS_DQ, DAYS)
     names = {r["metric"] for r in metrics.where(F.col("layer") == "silver").collect()}
     assert {"silver_rows", "duplicates_removed", "quarantined_rows", "null_rate:user_id"} <= names
+    assert {"check_passed:user_id_null_rate_within_threshold", "check_observed:duplicate_rate_within_threshold"} <= names
     drift = metrics.where((F.col("metric") == "new_column:region") & (F.col("table_name") == "app_logs"))
     assert sorted((r["layer"], r["dt"]) for r in drift.collect()) == [("bronze", "2024-01-02"), ("silver", "2024-01-02")]
 

@@ -141,3 +141,13 @@ def test_vacuum_removes_orphans_only_after_the_grace_period(catalog, lake):
     os.utime(orphan_root, (old, old))
     assert catalog.vacuum(lake, LocalLakeFiles(), keep=5, grace_seconds=3600) == [orphan_root]
     assert not os.path.exists(orphan_root) and os.path.exists(published.location)
+
+
+def test_latest_check_outcome_per_partition(catalog):
+    from medallion_pipeline.resources.catalog import CheckRecord
+
+    catalog.record_checks(SILVER_APP_LOGS, [CheckRecord("2024-01-01", "rule", "ERROR", False, 0.2, 0.03),
+                                            CheckRecord("2024-01-02", "rule", "ERROR", True, 0.01, 0.03)])
+    catalog.record_checks(SILVER_APP_LOGS, [CheckRecord("2024-01-01", "rule", "ERROR", True, 0.02, 0.03)])
+    latest = catalog.latest_checks(SILVER_APP_LOGS, ["2024-01-01", "2024-01-02", "2024-01-03"])
+    assert [(c.dt, c.passed, c.observed) for c in latest] == [("2024-01-01", True, 0.02), ("2024-01-02", True, 0.01)]
