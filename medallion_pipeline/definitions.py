@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from medallion_pipeline.defs import bronze, gold, metrics, silver
+from medallion_pipeline.defs.automation import downstream_of_published_days
 from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.settings import Settings
@@ -19,6 +20,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
         resources={"spark_launcher": spark_launcher_for(settings)},
+        sensors=[downstream_of_published_days],
         # One process per run: local Spark shares one JVM between the run's steps instead of one per step.
         executor=dg.in_process_executor,
     )

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from medallion_pipeline.defs.automation import GATED
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
 from medallion_pipeline.jobs.gold import GOLD_TRANSFORMS
@@ -48,6 +49,7 @@ _LINEAGE = {
             owners=OWNERS,
             tags={"layer": "gold"},
             metadata={"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=_LINEAGE[table])},
+            automation_condition=GATED,
         )
         for table, (_, description) in GOLD_TRANSFORMS.items()
     ],

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from medallion_pipeline.defs.automation import GATED
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, materialize_result
 from medallion_pipeline.jobs.metrics import DESCRIPTION
@@ -19,6 +20,7 @@ from medallion_pipeline.tables import ALL_TABLES, METRICS_DQ
     kinds={"spark", "parquet"},
     owners=OWNERS,
     tags={"layer": "metrics"},
+    automation_condition=GATED,
 )
 def metrics_dq(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher) -> dg.MaterializeResult:
     report = spark_launcher.run_layer("metrics", context.partition_keys, context.run.run_id)

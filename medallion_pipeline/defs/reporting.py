@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from medallion_pipeline.defs.partitions import daily_partitions
 from medallion_pipeline.jobs.audit import ERROR, rules_for
 from medallion_pipeline.jobs.report import CheckOutcome, TableReport
 from medallion_pipeline.resources.catalog import Column
@@ -31,7 +30,7 @@ def check_specs(table: TableId) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             name=rule.name, asset=asset_key(table), blocking=rule.severity == ERROR,
-            description=f"[{rule.severity}] {rule.description}", partitions_def=daily_partitions,
+            description=f"[{rule.severity}] {rule.description}",
         )
         for rule in rules_for(table)
     ]

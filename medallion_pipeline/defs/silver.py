@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from medallion_pipeline.defs.automation import GATED
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
 from medallion_pipeline.jobs.silver import QUARANTINE_DESCRIPTION, SILVER_DESCRIPTION
@@ -27,6 +28,7 @@ def _spec(table, description):
         owners=OWNERS,
         tags={"layer": "silver"},
         metadata={"dagster/column_lineage": _LINEAGE},
+        automation_condition=GATED,
     )
 
 

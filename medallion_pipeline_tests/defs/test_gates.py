@@ -9,6 +9,7 @@ from datetime import date
 import dagster as dg
 
 from medallion_pipeline.cli import main
+from medallion_pipeline.defs.automation import DOWNSTREAM_OF_SILVER, downstream_of_published_days
 from medallion_pipeline.definitions import build_definitions
 from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.sample_data import Dirt, generate
@@ -102,6 +103,20 @@ def test_range_run_publishes_good_days_and_reports_the_bad_one(spark, medallion_
             meta = record.asset_materialization.metadata
             assert meta["dq_passed"].value is (dt != "2024-01-03")
             assert meta["published"].value is (dt != "2024-01-03")
+        assert env.catalog.current(GOLD_DAILY_KPIS, days) == {}
+
+        # The good days' gold and metrics: requested from the catalog, one ranged run per stretch of days.
+        context = dg.build_sensor_context(instance=instance, definitions=defs)
+        requests = list(downstream_of_published_days(context))
+        ranges = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                  for r in requests]
+        assert ranges == [("2024-01-01", "2024-01-02"), ("2024-01-04", "2024-01-05")]
+        for start, end in ranges:
+            result = dg.materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                                    selection=DOWNSTREAM_OF_SILVER, tags=range_tags(start, end))
+            assert result.success
+        assert sorted(env.catalog.current(GOLD_DAILY_KPIS, days)) == [d for d in days if d != "2024-01-03"]
+        assert list(downstream_of_published_days(dg.build_sensor_context(instance=instance, definitions=defs))) == []
 
 
 def test_warnings_never_block(spark, medallion_env, env):
@@ -148,3 +163,33 @@ def test_rollback_round_trip(spark, medallion_env, env, capsys):
         metadata = record.asset_materialization.metadata
         assert metadata["rollback"].value is True and metadata["reason"].value == "bad deploy"
         assert metadata["version_id"].value == v1.version_id
+
+
+def requested(defs, instance, cursor=None):
+    """Gold's partitions declarative automation would request now, and the cursor for the next tick."""
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    return result.get_requested_partitions(dg.AssetKey(GOLD_DAILY_KPIS.asset_path)), result.cursor
+
+
+def test_automation_does_not_consume_a_partition_whose_gate_failed(spark, medallion_env, env):
+    dt = "2024-01-01"
+    write_landing(medallion_env.landing_root, dt, "bad.jsonl", [user_scoped(i, dt, None) for i in range(10)])
+    defs = build_definitions(medallion_env)
+    with dg.instance_for_test() as instance:
+        _, cursor = requested(defs, instance)
+        result = dg.materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                                selection=[dg.AssetKey(["bronze", "app_logs"]), SILVER,
+                                           dg.AssetKey(SILVER_QUARANTINE.asset_path)],
+                                tags=range_tags(dt, dt), raise_on_error=False)
+        assert not result.success
+        partitions, cursor = requested(defs, instance, cursor)
+        assert partitions == set()  # silver updated, but its blocking check failed
+
+        write_landing(medallion_env.landing_root, dt, "fix.jsonl", [user_scoped(i, dt, f"u{i}") for i in range(10, 400)])
+        result = dg.materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                                selection=[dg.AssetKey(["bronze", "app_logs"]), SILVER,
+                                           dg.AssetKey(SILVER_QUARANTINE.asset_path)],
+                                tags=range_tags(dt, dt))
+        assert result.success
+        partitions, _ = requested(defs, instance, cursor)
+        assert partitions == {dt}

@@ -1,0 +1,66 @@
+"""Automatic materialization downstream, respecting the blocking gates.
+
+Declarative automation refreshes a layer when its upstream partitions update and their blocking checks
+passed. One case it cannot see: a range run in which some days passed their gates and one did not. Dagster
+records one check evaluation per run for the whole range, so it treats every day of the range as failed
+and holds them all back; the catalog, though, published the good days. ``downstream_of_published_days``
+closes that gap from the catalog: silver partitions that a failed run published, and that gold has not
+been rebuilt from since, get gold and metrics runs — one ranged run per contiguous stretch of days.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from medallion_pipeline.defs.reporting import asset_key
+from medallion_pipeline.resources.catalog import open_catalog
+from medallion_pipeline.settings import Settings
+from medallion_pipeline.tables import GOLD_DAILY_KPIS, GOLD_TABLES, METRICS_DQ, SILVER_APP_LOGS
+
+# Any partition, not only the latest: late data refreshes old days too.
+GATED = (
+    dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+DOWNSTREAM_OF_SILVER = [asset_key(t) for t in (*GOLD_TABLES, METRICS_DQ)]
+
+
+def contiguous_ranges(dts: list[str]) -> list[tuple[str, str]]:
+    """``[01, 02, 04]`` -> ``[(01, 02), (04, 04)]``: one ranged run per stretch of consecutive days."""
+    ranges: list[tuple[str, str]] = []
+    for dt in sorted(dts):
+        if ranges and date.fromisoformat(dt) - date.fromisoformat(ranges[-1][1]) == timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], dt)
+        else:
+            ranges.append((dt, dt))
+    return ranges
+
+
+@dg.sensor(
+    name="downstream_of_published_days",
+    target=dg.AssetSelection.assets(*DOWNSTREAM_OF_SILVER),
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Builds gold and metrics for days a partially failed silver run did publish.",
+)
+def downstream_of_published_days(context: dg.SensorEvaluationContext):
+    catalog = open_catalog(Settings.from_env().resolved_catalog_uri)
+    silver = catalog.partitions(SILVER_APP_LOGS)
+    gold = catalog.current(GOLD_DAILY_KPIS, [p.dt for p in silver])
+    waiting = []
+    for partition in silver:
+        built = gold.get(partition.dt)
+        if built is not None and built.created_at >= partition.created_at:
+            continue
+        run = context.instance.get_run_by_id(partition.run_id) if partition.run_id else None
+        if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+            waiting.append(partition)
+    versions = {p.dt: p.version_id for p in waiting}
+    for start, end in contiguous_ranges(list(versions)):
+        in_range = [v for d, v in sorted(versions.items()) if start <= d <= end]
+        yield dg.RunRequest(
+            run_key=f"{start}..{end}:{','.join(in_range)}",  # once per set of silver versions
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        )
