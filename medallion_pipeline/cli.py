@@ -68,6 +68,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             raise_on_error=False,
         )
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
     print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} for {start}..{end}")
     return 0 if result.success else 1
 
@@ -94,7 +97,13 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from medallion_pipeline.query import run_query
     from medallion_pipeline.resources.catalog import open_catalog
 
-    columns, rows = run_query(open_catalog(settings.resolved_catalog_uri), args.sql)
+    import duckdb
+
+    try:
+        columns, rows = run_query(open_catalog(settings.resolved_catalog_uri), args.sql)
+    except duckdb.Error as exc:
+        print(f"medallion: {exc}", file=sys.stderr)
+        return 1
     _print_rows(columns, rows, args.format)
     return 0
 

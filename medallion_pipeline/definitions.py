@@ -20,7 +20,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
         resources={"spark_launcher": spark_launcher_for(settings)},
-        sensors=[downstream_of_published_days],
+        sensors=[
+            downstream_of_published_days,
+            # Declarative automation on by default, so dropping files into landing needs no clicks.
+            dg.AutomationConditionSensorDefinition(
+                "medallion_automation", target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+            ),
+        ],
         # One process per run: local Spark shares one JVM between the run's steps instead of one per step.
         executor=dg.in_process_executor,
     )

@@ -83,3 +83,8 @@ def test_invalid_settings_exit_with_a_message(monkeypatch, capsys):
     monkeypatch.setenv("MEDALLION_START_DATE", "yesterday")
     assert main(["catalog"]) == 2
     assert "MEDALLION_START_DATE" in capsys.readouterr().err
+
+
+def test_query_errors_are_reported_not_raised(medallion_env, capsys):
+    assert main(["query", "SELECT * FROM gold_daily_kpis"]) == 1
+    assert "gold_daily_kpis does not exist" in capsys.readouterr().err
