@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import sys
 from datetime import date
 
@@ -115,12 +116,17 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
     for table, description, columns in catalog.tables():
         print(f"{table.qualified} ({table.sql_name}): {description}")
         print(f"  columns: {', '.join(c.name + (' [pii]' if c.pii else '') for c in columns)}")
-        for p in catalog.partitions(table):
-            history = catalog.history(table, p.dt)
-            print(f"  dt={p.dt}  {p.row_count:>10,} rows  {p.version_id}  ({len(history)} events, "
-                  f"{len(catalog.versions(table, p.dt))} versions kept)")
+        current = {p.dt: p for p in catalog.partitions(table)}
+        history: dict[str, list] = {}
+        for event in catalog.history(table):
+            history.setdefault(event.dt, []).append(event)
+        for dt in sorted(set(current) | set(history)):
+            p = current.get(dt)
+            state = f"{p.row_count:>10,} rows  {p.version_id}" if p else f"{'':>10}       (nothing published)"
+            print(f"  dt={dt}  {state}  ({len(history.get(dt, []))} events, "
+                  f"{len(catalog.versions(table, dt))} versions kept)")
             if args.history:
-                for h in history:
+                for h in history.get(dt, []):
                     print(f"      {h.at}  {h.action:<8} {h.version_id}  from {h.previous_version_id or '-'}"
                           f"  {h.reason}")
     return 0
@@ -224,5 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args, settings)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``medallion`` console script."""
+    # Piped into `head`: stop quietly instead of a traceback on the closed pipe.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
