@@ -205,6 +205,14 @@ class SqliteCatalog(Catalog):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            self._migrate(db)
+
+    @staticmethod
+    def _migrate(db) -> None:
+        """Bring catalogs created by earlier releases up to the current schema."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
+        if "state" not in columns:
+            db.execute("ALTER TABLE versions ADD COLUMN state TEXT NOT NULL DEFAULT 'published'")
 
     @contextmanager
     def _connect(self):

@@ -151,3 +151,18 @@ def test_latest_check_outcome_per_partition(catalog):
     catalog.record_checks(SILVER_APP_LOGS, [CheckRecord("2024-01-01", "rule", "ERROR", True, 0.02, 0.03)])
     latest = catalog.latest_checks(SILVER_APP_LOGS, ["2024-01-01", "2024-01-02", "2024-01-03"])
     assert [(c.dt, c.passed, c.observed) for c in latest] == [("2024-01-01", True, 0.02), ("2024-01-02", True, 0.01)]
+
+
+def test_opens_a_catalog_from_before_rejected_versions(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE versions (table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL,"
+            " location TEXT NOT NULL, row_count INTEGER NOT NULL, columns_json TEXT NOT NULL,"
+            " stats_json TEXT NOT NULL, run_id TEXT NOT NULL, created_at TEXT NOT NULL,"
+            " PRIMARY KEY (table_name, dt, version_id))"
+        )
+        db.execute("INSERT INTO versions VALUES ('silver.app_logs', '2024-01-01', 'v1', '/x', 1, '[]', '{}', '', 't')")
+    assert SqliteCatalog(path).versions(SILVER_APP_LOGS, "2024-01-01")[0].state == "published"
