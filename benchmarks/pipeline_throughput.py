@@ -640,11 +640,11 @@ def main(argv: list[str] | None = None) -> int:
         names = [k for k, _ in step_runs[0]]
         per_step = {k: _median([d for run in step_runs for kk, d in run if kk == k and d is not None]) for k in names}
         total = sum(v for v in per_step.values() if v)
-        print("  project steps (median):  " + ", ".join(
+        print("  project steps (median of each):  " + ", ".join(
             f"{k} {v:.1f} s ({v / total:.0%})" for k, v in per_step.items() if v)
-              + f"; the first step includes creating the SparkSession")
-        if pm:
-            print(f"  Dagster/run overhead outside steps (median): {pm - total:.1f} s")
+              + "; the first step includes creating the SparkSession")
+        outside = [w - sum(d for _, d in run if d) for w, run in zip(project_walls, step_runs)]
+        print(f"  run time outside the steps (Dagster run setup/teardown, median): {_median(outside):.1f} s")
     if startup:
         print(f"  cold SparkSession startup (separate probe): {startup['session_s']:.1f} s")
     if ref_timings:

@@ -198,15 +198,22 @@ def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dt
 
 def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
                  untagged: list[str]) -> list[CheckOutcome]:
-    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII."""
+    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII.
+
+    The PII detectors first run once per row over all untagged columns joined together, and per column
+    only on the (rare) rows that matched: five regular expressions per row instead of five per column.
+    """
     from medallion_pipeline.transforms.pii import pii_detectors
 
+    blob = F.concat_ws("\u0001", *[F.col(c) for c in untagged]) if untagged else F.lit(None).cast("string")
+    suspect = any_violation(pii_detectors(blob))
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
     found = {
         f"{column}|{kind}": F.count(F.when(hit, 1))
         for column in untagged
         for kind, hit in pii_detectors(F.col(column)).items()
     }
-    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record"), **found})
+    hits = _per_dt(staged.where(suspect), found) if untagged else {}
     outcomes = []
     for dt in dts:
         f = figures.get(dt, {"_rows": 0, "_malformed": 0})
@@ -214,17 +221,34 @@ def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, li
         outcomes.append(CheckOutcome(
             "malformed_rate_within_threshold", dt, rate <= settings.dq_malformed_rate_max, WARN, observed=rate,
             threshold=settings.dq_malformed_rate_max, failing_rows=f["_malformed"],
-            samples=sample(staged, dt, F.col("_corrupt_record").isNotNull(), ["_source_file"]) if rate > settings.dq_malformed_rate_max else [],
+            samples=sample(staged, dt, F.col("_corrupt_record").isNotNull(), ["_source_file"])
+            if rate > settings.dq_malformed_rate_max else [],
         ))
         added = new_columns.get(dt, [])
         outcomes.append(CheckOutcome("no_new_columns", dt, not added, WARN, observed=float(len(added)),
                                      threshold=0.0, detail=", ".join(added)))
-        hits = {key: n for key, n in f.items() if "|" in key and n}
+        found_here = {key: n for key, n in hits.get(dt, {}).items() if "|" in key and n}
         outcomes.append(CheckOutcome(
-            "no_untagged_pii", dt, not hits, WARN, observed=float(sum(hits.values())), threshold=0.0,
-            failing_rows=sum(hits.values()),
-            detail="; ".join(f"{key.replace('|', ': ')} in {n} rows" for key, n in sorted(hits.items())),
+            "no_untagged_pii", dt, not found_here, WARN, observed=float(sum(found_here.values())), threshold=0.0,
+            failing_rows=sum(found_here.values()),
+            detail="; ".join(f"{key.replace('|', ': ')} in {n} rows" for key, n in sorted(found_here.items())),
         ))
+    return outcomes
+
+
+def carried_over(env, table: TableId, dts: list[str]) -> list[CheckOutcome]:
+    """Verdicts for partitions a run did not change: their last recorded outcome, or a pass with nothing
+    to judge when the partition holds no data yet."""
+    latest = {(c.dt, c.check): c for c in env.catalog.latest_checks(table, dts)}
+    outcomes = []
+    for dt in dts:
+        for rule in rules_for(table):
+            last = latest.get((dt, rule.name))
+            if last is None:
+                outcomes.append(CheckOutcome(rule.name, dt, True, rule.severity, detail="no data in this partition"))
+            else:
+                outcomes.append(CheckOutcome(rule.name, dt, last.passed, last.severity, last.observed, last.threshold,
+                                             detail="partition unchanged: last recorded verdict"))
     return outcomes
 
 

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.audit import audit_bronze, record
+from medallion_pipeline.jobs.audit import audit_bronze, carried_over, record
 from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry
@@ -112,6 +112,8 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
                 dt=dt, published=False, stats=_plan_stats(plan),
                 note="no new landing files" if not plan.readable else "new files held no rows",
             )
+    audited = {c.dt for c in table_report.checks}
+    table_report.checks += carried_over(env, BRONZE_APP_LOGS, [dt for dt in dts if dt not in audited])
     report.add(table_report)
     report.duration_s = time.monotonic() - started
     return report

@@ -11,7 +11,8 @@ from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_gold, record, rejections
 from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
 from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
-from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
+from medallion_pipeline.jobs.report import LayerReport
+from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
 from medallion_pipeline.tables import (
     GOLD_DAILY_KPIS,
     GOLD_ENDPOINT_STATS,
@@ -38,10 +39,8 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
     started = time.monotonic()
     report = LayerReport(layer="gold", dts=dts)
     silver = read_published(spark, env, SILVER_APP_LOGS, dts)
-    if silver is None:
-        for table in GOLD_TRANSFORMS:
-            report.add(TableReport(table, {dt: PartitionResult(dt, False, note="no published silver") for dt in dts}))
-        return report
+    if silver is None:  # nothing to aggregate: empty KPI partitions, still audited
+        silver = spark.createDataFrame([], ", ".join(f"{c} {k}" for c, k in {**CONTRACT_COLUMNS, "dt": "string"}.items()))
     silver = silver.select(*SILVER_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     for table, (transform, description) in GOLD_TRANSFORMS.items():
         staged = stage_table(silver.transform(transform), env, table, dts)

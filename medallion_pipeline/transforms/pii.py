@@ -42,7 +42,9 @@ def mask_free_text(value: Column) -> Column:
 
 AWS_ACCESS_KEY_PATTERN = r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
 BEARER_TOKEN_PATTERN = r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*"
-CARD_CANDIDATE_PATTERN = r"\b\d(?:[ -]?\d){12,18}\b"
+# A card-like number on its own (not inside an id, a UUID or a longer token), with an issuer prefix
+# (Amex 34/37, Visa 4, Mastercard 51-55, Discover 6011/65): epoch millis and numeric ids do not qualify.
+CARD_CANDIDATE_PATTERN = r"(?<![\w-])(?:3[47]|4|5[1-5]|6011|65)\d(?:[ -]?\d){11,17}(?![\w-])"
 
 
 def luhn_valid(value: Column) -> Column:

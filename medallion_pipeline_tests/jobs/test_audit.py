@@ -153,3 +153,21 @@ def test_gold_consistency(spark):
     got = outcomes_by(audit_gold(GOLD_FUNNEL, funnel, Funnel.to_schema(), ["2024-01-01", "2024-01-02"]))
     assert got[("2024-01-01", "funnel_steps_non_increasing")].passed
     assert not got[("2024-01-02", "funnel_steps_non_increasing")].passed
+
+
+def test_ids_timestamps_and_uuids_are_not_card_numbers(spark):
+    values = ["1704067200123", "e3a1b2c4-4111-1111-1111-111111111111", "/api/items/4111111111111111x",
+              "u_4111111111111111", "2024-01-01T10:00:00.123+02:00"]
+    df = spark.createDataFrame([(v, None, "f", "2024-01-01") for v in values],
+                               "service string, _corrupt_record string, _source_file string, dt string")
+    [*_, pii] = audit_bronze(df, ["2024-01-01"], {}, SETTINGS, ["service"])
+    assert pii.passed, pii.detail
+
+
+def test_silver_without_any_bronze_fails_total_rows(spark, env):
+    report = run_silver(spark, ["2024-01-05"], env).table(SILVER_APP_LOGS)
+    got = outcomes_by(report.checks)
+    assert not got[("2024-01-05", "total_rows_positive")].passed
+    assert "upstream data missing" in got[("2024-01-05", "total_rows_positive")].detail
+    assert report.partitions["2024-01-05"].published is False
+    assert env.catalog.current(SILVER_APP_LOGS, ["2024-01-05"]) == {}
