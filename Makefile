@@ -10,6 +10,7 @@ DEMO_START ?= 2024-01-01
 DEMO_DAYS ?= 3
 DEMO_EVENTS ?= 200000
 DEMO_FILES ?= 2000
+DEMO_BAD_DAY ?=
 
 .PHONY: install demo test dev bench clean
 
@@ -26,9 +27,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/medallion generate --start $(DEMO_START) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS) --files-per-day $(DEMO_FILES)
-	$(BIN)/medallion run --from $(DEMO_START) --to $$(date -u -d "$(DEMO_START) + $$(($(DEMO_DAYS) - 1)) days" +%F) 2> >(grep -E "STEP_(START|SUCCESS|FAILURE)|RUN_(SUCCESS|FAILURE)|ERROR|Error" >&2)
-	$(BIN)/medallion query "SELECT dt, service, requests, status_5xx, round(success_rate, 4) AS success_rate, round(error_rate, 4) AS error_rate, round(latency_p95_ms, 1) AS p95_ms, unique_users, sessions FROM gold_daily_kpis ORDER BY dt, service"
+	$(BIN)/medallion generate --start $(DEMO_START) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS) --files-per-day $(DEMO_FILES) $(if $(DEMO_BAD_DAY),--bad-day $(DEMO_BAD_DAY))
+	@# The run's own output is long: keep step progress, failures and alerts; exit with the run's status.
+	@status=0; $(BIN)/medallion run --from $(DEMO_START) --to $$(date -u -d "$(DEMO_START) + $$(($(DEMO_DAYS) - 1)) days" +%F) \
+		2> >(grep -E --line-buffered "STEP_(START|SUCCESS)|RUN_(SUCCESS|FAILURE)|ALERT|^  [a-z_ ]+: |failed:" >&2) || status=$$?; \
+	$(BIN)/medallion query "SELECT dt, service, requests, status_5xx, round(success_rate, 4) AS success_rate, round(error_rate, 4) AS error_rate, round(latency_p95_ms, 1) AS p95_ms, unique_users, sessions FROM gold_daily_kpis ORDER BY dt, service"; \
+	exit $$status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import shutil
 import signal
@@ -69,6 +70,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             raise_on_error=False,
         )
+        from medallion_pipeline.defs.alerts import alert_after_cli_run
+
+        alert_after_cli_run(instance, result.run_id, logging.getLogger("medallion.alerts"))
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
@@ -232,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """The ``medallion`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Piped into `head`: stop quietly instead of a traceback on the closed pipe.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from medallion_pipeline.defs import bronze, gold, metrics, silver
+from medallion_pipeline.defs.alerts import ALERT_SENSORS
 from medallion_pipeline.defs.automation import downstream_of_published_days
 from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
@@ -21,6 +22,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
         resources={"spark_launcher": spark_launcher_for(settings)},
         sensors=[
+            *ALERT_SENSORS,
             downstream_of_published_days,
             # Declarative automation on by default, so dropping files into landing needs no clicks.
             dg.AutomationConditionSensorDefinition(

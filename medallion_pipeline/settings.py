@@ -53,6 +53,13 @@ class Settings:
     dq_row_count_deviation_max: float = 0.5
     dq_row_count_history_days: int = 7
     dq_malformed_rate_max: float = 0.01
+    # Alerts (SPEC section 7): the Dagster log always; SNS and Slack when configured.
+    alert_sns_topic_arn: str = ""
+    alert_slack_webhook_url: str = ""
+    alert_min_severity: str = "WARN"
+    dagster_url: str = "http://127.0.0.1:3000"
+    alert_missing_data_deadline_hours: float = 2.0  # hours after midnight UTC for yesterday's landing files
+    alert_gold_max_age_hours: float = 36.0  # newest gold partition's day may end at most this long ago
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,5 +121,7 @@ class Settings:
             raise SettingsError(f"MEDALLION_START_DATE must be YYYY-MM-DD, got {self.start_date!r}") from exc
         if self.spark_mode not in ("local",):
             raise SettingsError(f"MEDALLION_SPARK_MODE {self.spark_mode!r} is not supported (local)")
+        if self.alert_min_severity not in ("WARN", "ERROR"):
+            raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")

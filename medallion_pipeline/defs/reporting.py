@@ -51,6 +51,12 @@ def check_results(report: TableReport) -> list[dg.AssetCheckResult]:
             "partitions_passed": ", ".join(o.dt for o in outcomes if o.passed) or "-",
             "failing_rows": sum(o.failing_rows for o in failed),
             "verdicts": dg.MetadataValue.md(_verdicts_table(outcomes)),
+            # Machine-readable per-day verdicts (the alert sensor reads these).
+            "per_partition": dg.MetadataValue.json({
+                o.dt: {"passed": o.passed, "severity": o.severity, "observed": o.observed, "threshold": o.threshold,
+                       "failing_rows": o.failing_rows, "detail": o.detail}
+                for o in outcomes
+            }),
         }
         if worst.observed is not None:
             metadata["observed_value"] = float(worst.observed)

@@ -38,6 +38,7 @@ class IngestPlan:
     unreadable: dict[str, str] = field(default_factory=dict)  # key -> reason
     already_ingested: int = 0
     duplicate_content: int = 0
+    replaced: list[str] = field(default_factory=list)  # keys overwritten with new content: old rows go
 
     @property
     def readable(self) -> list[LandingFile]:
@@ -54,6 +55,7 @@ def plan_ingest(env: JobEnvironment, dt: str, full_refresh: bool) -> IngestPlan:
     plan = IngestPlan(dt=dt, landed=env.landing.list_partition(dt))
     ledger = [] if full_refresh else env.catalog.ledger(BRONZE_APP_LOGS, dt)
     seen_files = {(e.key, e.etag) for e in ledger}
+    seen_keys = {e.key for e in ledger}
     seen_content = {e.etag for e in ledger if e.status == "ingested"}
     for f in plan.landed:
         if (f.key, f.etag) in seen_files:
@@ -63,6 +65,8 @@ def plan_ingest(env: JobEnvironment, dt: str, full_refresh: bool) -> IngestPlan:
         else:
             plan.new.append(f)
             seen_content.add(f.etag)
+            if f.key in seen_keys:
+                plan.replaced.append(f.key)
     for f in plan.new:
         reason = env.landing.unreadable_reason(f)
         if reason:
@@ -91,6 +95,9 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
         ingested_at = F.lit(datetime.now(timezone.utc)).cast("timestamp")
         fresh = to_bronze(parsed, new_columns, ingested_at)
         line_stats = _line_stats(fresh)
+        replaced = [key for p in plans.values() for key in p.replaced]
+        if previous is not None and replaced:  # an overwritten landing object replaces its earlier rows
+            previous = previous.where(~F.col("_source_file").isin(replaced))
         merged = fresh if previous is None else previous.unionByName(fresh, allowMissingColumns=True)
         merged = merged.select(*_ordered(merged.columns))
         stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {})} for dt, p in plans.items()}
@@ -136,6 +143,7 @@ def _plan_stats(plan: IngestPlan) -> dict[str, float]:
         "files_already_ingested": plan.already_ingested,
         "files_duplicate_content": plan.duplicate_content,
         "files_unreadable": len(plan.unreadable),
+        "files_replaced": len(plan.replaced),
         "bytes_new": sum(f.size for f in plan.new),
     }
 

@@ -307,6 +307,11 @@ class SqliteCatalog(Catalog):
                         "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ?", [table.qualified, v.dt]
                     )
             for entry in ledger:
+                # One ledger row per key: a key overwritten with new content replaces its old row.
+                db.execute(
+                    "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ? AND file_key = ?",
+                    [table.qualified, entry.dt, entry.key],
+                )
                 db.execute(
                     "INSERT OR REPLACE INTO ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [table.qualified, entry.dt, entry.key, entry.size, entry.etag, entry.status,

@@ -69,3 +69,15 @@ def test_partition_without_landing_files_publishes_nothing(spark, env):
     result = partition(run_bronze(spark, [DT], env))
     assert result.published is False and result.note == "no new landing files"
     assert env.catalog.current(BRONZE_APP_LOGS, [DT]) == {}
+
+
+def test_overwritten_landing_object_replaces_its_rows(spark, env, settings):
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2)])
+    write_landing(settings.landing_root, DT, "b.jsonl", [event(3)])
+    run_bronze(spark, [DT], env)
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2), event(4)])  # same key, new content
+    result = partition(run_bronze(spark, [DT], env))
+    assert result.stats["files_replaced"] == 1 and result.row_count == 4
+    rows = read_published(spark, env, BRONZE_APP_LOGS, [DT]).select("event_id").collect()
+    assert sorted(r[0] for r in rows) == ["e1", "e2", "e3", "e4"]
+    assert len(env.catalog.ledger(BRONZE_APP_LOGS, DT)) == 2
