@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from medallion_pipeline.incidents import CheckVerdict, check_alerts, missing_data_alert, stale_gold_alert
+from medallion_pipeline.jobs.audit import RULES
 from medallion_pipeline.resources.alerts import Alert, Alerter, build_alerter
 from medallion_pipeline.resources.catalog import open_catalog
 from medallion_pipeline.resources.landing import landing_store_for
@@ -40,12 +41,11 @@ def save_incidents(instance: dg.DagsterInstance, incidents: dict[str, str]) -> N
     instance.run_storage.set_cursor_values({INCIDENTS_KEY: json.dumps(kept)})
 
 
-def verdicts(records: Iterable) -> list[CheckVerdict]:
-    """Per-partition verdicts from check evaluation event records (our ``per_partition`` metadata)."""
+def verdicts(evaluations: Iterable[tuple[object, str]]) -> list[CheckVerdict]:
+    """Per-partition verdicts from (check evaluation, run id) pairs (our ``per_partition`` metadata)."""
     out = []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        asset, run_id = evaluation.asset_key.to_user_string(), record.event_log_entry.run_id
+    for evaluation, run_id in evaluations:
+        asset = evaluation.asset_key.to_user_string()
         per_partition = evaluation.metadata.get("per_partition")
         days = per_partition.value if per_partition else {
             "-": {"passed": evaluation.passed, "severity": evaluation.severity.value}}
@@ -56,12 +56,32 @@ def verdicts(records: Iterable) -> list[CheckVerdict]:
     return out
 
 
-def alert_on_checks(instance: dg.DagsterInstance, records: list, alerter: Alerter, settings: Settings) -> int:
-    """Send the alerts these check evaluations call for; returns how many were sent."""
+def new_evaluations(instance: dg.DagsterInstance, seen: dict[str, int]) -> tuple[list[tuple[object, str]], dict[str, int]]:
+    """Check evaluations completed since ``seen`` (check key -> last execution id), oldest first.
+
+    Reads each known check's execution history, which every event log storage supports (a global
+    event-id cursor does not work on the default run-sharded SQLite storage).
+    """
+    seen = dict(seen)
+    found: list[tuple[int, object, str]] = []
+    for rule in RULES:
+        key = dg.AssetCheckKey(dg.AssetKey(rule.table.asset_path), rule.name)
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=200)
+        newer = sorted((r for r in history if r.id > seen.get(key.to_user_string(), 0)), key=lambda r: r.id)
+        for record in newer:
+            if record.event is None or record.event.dagster_event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                break  # still running: pick it up once it has a result
+            found.append((record.id, record.event.dagster_event.event_specific_data, record.run_id))
+            seen[key.to_user_string()] = record.id
+    return [(evaluation, run_id) for _, evaluation, run_id in sorted(found, key=lambda f: f[0])], seen
+
+
+def alert_on_checks(instance: dg.DagsterInstance, evaluations: list, alerter: Alerter, settings: Settings) -> int:
+    """Send the alerts these (check evaluation, run id) pairs call for; returns how many were sent."""
     def run_url(run_id: str) -> str:
         return f"{settings.dagster_url.rstrip('/')}/runs/{run_id}"
 
-    alerts, incidents = check_alerts(verdicts(records), load_incidents(instance), alerter.wants, run_url)
+    alerts, incidents = check_alerts(verdicts(evaluations), load_incidents(instance), alerter.wants, run_url)
     for alert in alerts:
         alerter.send(alert)
     save_incidents(instance, incidents)
@@ -79,7 +99,10 @@ def alert_on_run_failure(instance: dg.DagsterInstance, run: dg.DagsterRun, step_
               "partitions": f"{run.tags.get('dagster/asset_partition_range_start', run.tags.get('dagster/partition', '-'))}"
                             f"..{run.tags.get('dagster/asset_partition_range_end', '')}".rstrip(".")}
     for event in step_failures:
-        message = event.step_failure_data.error.message.strip()
+        error = event.step_failure_data.error
+        while error.cause is not None:  # the user's exception, not Dagster's wrapper
+            error = error.cause
+        message = error.message.strip()
         if message.startswith("dagster."):  # "dagster._core...Failure: <what the step said>"
             message = message.split(": ", 1)[-1]
         fields[f"step {event.step_key}"] = message.splitlines()[0][:500]
@@ -94,16 +117,12 @@ def alert_on_run_failure(instance: dg.DagsterInstance, run: dg.DagsterRun, step_
            description="Alerts on every failed asset check (ERROR, and WARN unless MEDALLION_ALERT_MIN_SEVERITY=ERROR).")
 def alert_on_failed_checks(context: dg.SensorEvaluationContext):
     settings = Settings.from_env()
-    records = context.instance.event_log_storage.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-                              after_cursor=int(context.cursor) if context.cursor else None),
-        limit=500, ascending=True,
-    )
-    if not records:
+    evaluations, seen = new_evaluations(context.instance, json.loads(context.cursor) if context.cursor else {})
+    context.update_cursor(json.dumps(seen, sort_keys=True))  # one id per check: stays small
+    if not evaluations:
         return dg.SkipReason("no new check evaluations")
-    sent = alert_on_checks(context.instance, records, build_alerter(settings, context.log), settings)
-    context.update_cursor(str(records[-1].storage_id))
-    return dg.SkipReason(f"{len(records)} evaluations, {sent} alerts")
+    sent = alert_on_checks(context.instance, evaluations, build_alerter(settings, context.log), settings)
+    return dg.SkipReason(f"{len(evaluations)} evaluations, {sent} alerts")
 
 
 @dg.run_failure_sensor(name="alert_on_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING,
@@ -143,7 +162,8 @@ def alert_after_cli_run(instance: dg.DagsterInstance, run_id: str, logger: loggi
     alerter = build_alerter(settings, logger)
     records = instance.event_log_storage.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000).records
-    alert_on_checks(instance, records, alerter, settings)
+    evaluations = [(r.event_log_entry.dagster_event.event_specific_data, run_id) for r in records]
+    alert_on_checks(instance, evaluations, alerter, settings)
     run = instance.get_run_by_id(run_id)
     if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
         failures = [r.event_log_entry.dagster_event for r in instance.event_log_storage.get_records_for_run(

@@ -53,6 +53,14 @@ def test_definitions_snapshot():
         assert node.partitions_def is not None and node.backfill_policy == dg.BackfillPolicy.single_run()
         assert node.group_name == key.path[0]
         assert node.owners == ["team:data-platform"]
+    sensors = {s.name: s.default_status for s in defs.sensors}
+    assert sensors == {
+        "alert_on_failed_checks": dg.DefaultSensorStatus.RUNNING,
+        "alert_on_failed_runs": dg.DefaultSensorStatus.RUNNING,
+        "alert_on_missing_or_stale_data": dg.DefaultSensorStatus.RUNNING,
+        "downstream_of_published_days": dg.DefaultSensorStatus.RUNNING,
+        "medallion_automation": dg.DefaultSensorStatus.RUNNING,
+    }
     assert graph.get(dg.AssetKey(["gold", "daily_kpis"])).parent_keys == {dg.AssetKey(["silver", "app_logs"])}
     assert graph.get(dg.AssetKey(["silver", "quarantine"])).parent_keys == {dg.AssetKey(["bronze", "app_logs"])}
 
