@@ -58,25 +58,36 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     from medallion_pipeline.definitions import build_definitions
 
+    from medallion_pipeline.defs.alerts import alert_after_cli_run
+    from medallion_pipeline.defs.automation import DOWNSTREAM_OF_SILVER, contiguous_ranges, published_days_waiting
+    from medallion_pipeline.resources.catalog import open_catalog
+
     ensure_dagster_home()
-    start, end = args.date_from, args.date_to or args.date_from
     defs = build_definitions(settings)
-    with dg.DagsterInstance.get() as instance:
+
+    def materialize(start: str, end: str, selection) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
-            assets=list(defs.assets),
-            resources=defs.resources,
-            selection=_selection(args.select),
-            instance=instance,
+            assets=list(defs.assets), resources=defs.resources, selection=selection, instance=instance,
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             raise_on_error=False,
         )
-        from medallion_pipeline.defs.alerts import alert_after_cli_run
-
         alert_after_cli_run(instance, result.run_id, logging.getLogger("medallion.alerts"))
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} for {start}..{end}")
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}",
+                      file=sys.stderr)
+        print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} for {start}..{end}")
+        return result
+
+    with dg.DagsterInstance.get() as instance:
+        result = materialize(args.date_from, args.date_to or args.date_from, _selection(args.select))
+        if not result.success:
+            # What the daemon's downstream_of_published_days sensor does: the days that passed their gates
+            # were published, so build their gold and metrics now.
+            waiting = published_days_waiting(instance, open_catalog(settings.resolved_catalog_uri))
+            for start, end in contiguous_ranges(list(waiting)):
+                print(f"building gold and metrics for the published days {start}..{end}")
+                materialize(start, end, DOWNSTREAM_OF_SILVER)
     return 0 if result.success else 1
 
 

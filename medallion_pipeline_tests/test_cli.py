@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import dagster as dg
@@ -88,3 +89,21 @@ def test_invalid_settings_exit_with_a_message(monkeypatch, capsys):
 def test_query_errors_are_reported_not_raised(medallion_env, capsys):
     assert main(["query", "SELECT * FROM gold_daily_kpis"]) == 1
     assert "gold_daily_kpis does not exist" in capsys.readouterr().err
+
+
+def test_run_with_a_bad_day_alerts_and_still_builds_the_good_days(spark, medallion_env, env, capsys, caplog):
+    from datetime import date
+
+    from medallion_pipeline.sample_data import Dirt, generate
+
+    generate(medallion_env.landing_root, date(2024, 1, 1), 3, 400, 4, seed=9, dirt=Dirt(bad_day=2))
+    with caplog.at_level(logging.WARNING, logger="medallion.alerts"):
+        assert main(["run", "--from", "2024-01-01", "--to", "2024-01-03"]) == 1
+    out = capsys.readouterr().out
+    assert "building gold and metrics for the published days 2024-01-01..2024-01-01" in out
+    assert "building gold and metrics for the published days 2024-01-03..2024-01-03" in out
+    assert sorted(env.catalog.current(GOLD_DAILY_KPIS, ["2024-01-01", "2024-01-02", "2024-01-03"])) == [
+        "2024-01-01", "2024-01-03"]
+    alerts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
+    assert any("check user_id_null_rate_within_threshold failed on silver/app_logs for 2024-01-02" in a for a in alerts)
+    assert any(a.startswith("ALERT [ERROR] run ") and "step silver" in a for a in alerts)

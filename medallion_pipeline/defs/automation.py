@@ -38,6 +38,21 @@ def contiguous_ranges(dts: list[str]) -> list[tuple[str, str]]:
     return ranges
 
 
+def published_days_waiting(instance: dg.DagsterInstance, catalog) -> dict[str, str]:
+    """dt -> silver version, for silver partitions a failed run published that gold was not rebuilt from."""
+    silver = catalog.partitions(SILVER_APP_LOGS)
+    gold = catalog.current(GOLD_DAILY_KPIS, [p.dt for p in silver])
+    waiting = {}
+    for partition in silver:
+        built = gold.get(partition.dt)
+        if built is not None and built.created_at >= partition.created_at:
+            continue
+        run = instance.get_run_by_id(partition.run_id) if partition.run_id else None
+        if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+            waiting[partition.dt] = partition.version_id
+    return waiting
+
+
 @dg.sensor(
     name="downstream_of_published_days",
     target=dg.AssetSelection.assets(*DOWNSTREAM_OF_SILVER),
@@ -46,18 +61,7 @@ def contiguous_ranges(dts: list[str]) -> list[tuple[str, str]]:
     description="Builds gold and metrics for days a partially failed silver run did publish.",
 )
 def downstream_of_published_days(context: dg.SensorEvaluationContext):
-    catalog = open_catalog(Settings.from_env().resolved_catalog_uri)
-    silver = catalog.partitions(SILVER_APP_LOGS)
-    gold = catalog.current(GOLD_DAILY_KPIS, [p.dt for p in silver])
-    waiting = []
-    for partition in silver:
-        built = gold.get(partition.dt)
-        if built is not None and built.created_at >= partition.created_at:
-            continue
-        run = context.instance.get_run_by_id(partition.run_id) if partition.run_id else None
-        if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
-            waiting.append(partition)
-    versions = {p.dt: p.version_id for p in waiting}
+    versions = published_days_waiting(context.instance, open_catalog(Settings.from_env().resolved_catalog_uri))
     for start, end in contiguous_ranges(list(versions)):
         in_range = [v for d, v in sorted(versions.items()) if start <= d <= end]
         yield dg.RunRequest(
