@@ -3,9 +3,10 @@
 import dagster as dg
 
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import check_specs, materialize_result
+from medallion_pipeline.defs.reporting import check_specs, materialize_result, model_schema
 from medallion_pipeline.jobs.bronze import DESCRIPTION
 from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.schemas.bronze import PII_COLUMNS, BronzeAppLogs
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 
 
@@ -23,6 +24,7 @@ class BronzeConfig(dg.Config):
     kinds={"spark", "parquet"},
     owners=OWNERS,
     tags={"layer": "bronze"},
+    metadata={"dagster/column_schema": model_schema(BronzeAppLogs, PII_COLUMNS)},
     check_specs=check_specs(BRONZE_APP_LOGS),
 )
 def bronze_app_logs(

@@ -4,8 +4,8 @@ import dagster as dg
 
 from medallion_pipeline.defs.automation import GATED
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
-from medallion_pipeline.jobs.gold import GOLD_TRANSFORMS
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result, model_schema
+from medallion_pipeline.jobs.gold import GOLD_SCHEMAS, GOLD_TRANSFORMS
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.tables import GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_FUNNEL, GOLD_SESSIONS, SILVER_APP_LOGS
 
@@ -48,7 +48,8 @@ _LINEAGE = {
             kinds={"spark", "parquet"},
             owners=OWNERS,
             tags={"layer": "gold"},
-            metadata={"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=_LINEAGE[table])},
+            metadata={"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=_LINEAGE[table]),
+                      "dagster/column_schema": model_schema(GOLD_SCHEMAS[table])},
             automation_condition=GATED,
         )
         for table, (_, description) in GOLD_TRANSFORMS.items()

@@ -25,6 +25,24 @@ def table_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
     )
 
 
+def model_schema(model, pii: dict[str, str] | None = None) -> dg.TableSchema:
+    """A Dagster column schema derived from a Pandera model (the single source of the column contract)."""
+    pii = pii or {}
+    schema = model.to_schema()
+    return dg.TableSchema(columns=[
+        dg.TableColumn(
+            name=name, type=column.dtype.type.simpleString(),
+            description=pii.get(name) or column.description or None,
+            constraints=dg.TableColumnConstraints(
+                nullable=column.nullable,
+                other=[f"{c.name} {c.statistics}" for c in column.checks],
+            ),
+            tags={"pii": ""} if name in pii else None,
+        )
+        for name, column in schema.columns.items()
+    ])
+
+
 def check_specs(table: TableId) -> list[dg.AssetCheckSpec]:
     """The table's data-quality rules as Dagster checks: ERROR rules block downstream, WARN rules never do."""
     return [
@@ -64,6 +82,9 @@ def check_results(report: TableReport) -> list[dg.AssetCheckResult]:
             metadata["threshold"] = float(worst.threshold)
         if failed:
             metadata["failed"] = dg.MetadataValue.json([o.summary() for o in failed])
+            reports = {o.dt: o.report for o in failed if o.report}
+            if reports:
+                metadata["pandera_errors"] = dg.MetadataValue.json(reports)
             samples = [row | {"dt": o.dt} for o in failed for row in o.samples][:20]
             if samples:
                 metadata["sample_rows"] = dg.MetadataValue.json(samples)

@@ -4,10 +4,10 @@ import dagster as dg
 
 from medallion_pipeline.defs.automation import GATED
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result, model_schema
 from medallion_pipeline.jobs.silver import QUARANTINE_DESCRIPTION, SILVER_DESCRIPTION
 from medallion_pipeline.resources.launcher import SparkLauncher
-from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
+from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, PII_COLUMNS, SilverAppLogs
 from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE
 
 # Every contract column comes from the bronze column of the same name (typed, masked or pseudonymized).
@@ -27,7 +27,8 @@ def _spec(table, description):
         kinds={"spark", "parquet"},
         owners=OWNERS,
         tags={"layer": "silver"},
-        metadata={"dagster/column_lineage": _LINEAGE},
+        metadata={"dagster/column_lineage": _LINEAGE,
+                  "dagster/column_schema": model_schema(SilverAppLogs, PII_COLUMNS)},
         automation_condition=GATED,
     )
 

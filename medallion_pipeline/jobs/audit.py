@@ -7,6 +7,7 @@ number of rules; offending rows are sampled only for rules that failed.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,8 +104,16 @@ def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: 
             "schema_conforms", dt, passed, ERROR, observed=float(failing), threshold=0.0, failing_rows=failing,
             detail="; ".join([*mismatched, *(f"{name}: {n} rows" for name, n in sorted(broken.items()))]),
             samples=[] if passed or not failing else sample(df, dt, bad),
+            report={} if passed else pandera_report(schema, df.where(F.col("dt") == dt)),
         ))
     return outcomes
+
+
+def pandera_report(schema: pa.DataFrameSchema, df: DataFrame) -> dict:
+    """Pandera's own validation report for a failing partition (its PySpark backend collects errors on the
+    DataFrame instead of raising); it names the failing checks, not how many rows failed them."""
+    validated = schema.validate(check_obj=df)
+    return json.loads(json.dumps(dict(validated.pandera.errors), default=str))
 
 
 def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], settings: Settings,

@@ -37,6 +37,7 @@ class CheckOutcome:
     failing_rows: int = 0
     detail: str = ""
     samples: list[dict] = field(default_factory=list)
+    report: dict = field(default_factory=dict)  # e.g. Pandera's own error report for the partition
 
     def summary(self) -> str:
         figures = f"observed {self.observed:.6g}" if self.observed is not None else ""

@@ -61,6 +61,13 @@ def test_definitions_snapshot():
         "downstream_of_published_days": dg.DefaultSensorStatus.RUNNING,
         "medallion_automation": dg.DefaultSensorStatus.RUNNING,
     }
+    # Column schemas come from the Pandera models, with PII tags.
+    silver_schema = graph.get(dg.AssetKey(["silver", "app_logs"])).metadata["dagster/column_schema"]
+    columns = {c.name: c for c in silver_schema.columns}
+    assert list(columns)[:3] == ["event_id", "event_ts", "service"] and columns["event_ts"].type == "timestamp"
+    assert columns["client_ip"].tags == {"pii": ""} and not columns["event_id"].tags
+    assert columns["status"].constraints.other == [
+        "greater_than_or_equal_to {'min_value': 100}", "less_than_or_equal_to {'max_value': 599}"]
     assert graph.get(dg.AssetKey(["gold", "daily_kpis"])).parent_keys == {dg.AssetKey(["silver", "app_logs"])}
     assert graph.get(dg.AssetKey(["silver", "quarantine"])).parent_keys == {dg.AssetKey(["bronze", "app_logs"])}
 

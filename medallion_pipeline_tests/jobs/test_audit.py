@@ -62,6 +62,9 @@ def test_row_rules_and_schema_conformance(spark):
     assert not conformance.passed and conformance.failing_rows == 3
     assert "status:less_than_or_equal_to: 1 rows" in conformance.detail
     assert "event_type:isin: 1 rows" in conformance.detail and "event_id:not_nullable: 1 rows" in conformance.detail
+    pandera_checks = {e["check"] for group in conformance.report.values() for errors in group.values() for e in errors}
+    assert {"less_than_or_equal_to(599)", "not_nullable"} <= pandera_checks
+    assert got[("2024-01-01", "schema_conforms")].report == {}
     empty = got[("2024-01-03", "total_rows_positive")]
     assert not empty.passed and empty.observed == 0
 
