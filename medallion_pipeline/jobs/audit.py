@@ -70,10 +70,6 @@ def rules_for(table: TableId) -> list[Rule]:
     return [r for r in RULES if r.table == table]
 
 
-def severity_of(table: TableId, name: str) -> str:
-    return next(r.severity for r in RULES if r.table == table and r.name == name)
-
-
 def sample(df: DataFrame, dt: str, condition: Column, columns: list[str] | None = None) -> list[dict]:
     """Up to 20 offending rows of one partition, as JSON-friendly dicts (inputs are already PII-safe)."""
     selected = df.where((F.col("dt") == dt) & condition)

@@ -22,12 +22,12 @@ from medallion_pipeline.schemas.silver import PII_COLUMNS, QUARANTINE_REASON, QU
 from medallion_pipeline.tables import BRONZE_APP_LOGS, METRICS_DQ, SILVER_APP_LOGS, SILVER_QUARANTINE
 from medallion_pipeline.transforms.silver import (
     DUPLICATE_RANK,
+    extra_columns,
     flag_rows,
     normalize,
     protect_pii,
     select_quarantine,
     select_silver,
-    extra_columns,
 )
 
 SILVER_DESCRIPTION = "Typed, deduplicated, PII-safe application log events (UTC)."
@@ -38,7 +38,9 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     started = time.monotonic()
     report = LayerReport(layer="silver", dts=dts)
     # No bronze at all still goes through the gates: the empty partitions fail total_rows_positive.
-    bronze = read_published(spark, env, BRONZE_APP_LOGS, dts) or _empty_bronze(spark)
+    bronze = read_published(spark, env, BRONZE_APP_LOGS, dts)
+    if bronze is None:
+        bronze = _empty_bronze(spark)
     pii_key = env.settings.resolved_pii_key().encode()
     flagged = (
         bronze.transform(normalize)

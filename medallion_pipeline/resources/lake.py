@@ -42,10 +42,6 @@ class Lake:
     def partition_location(self, table: TableId, version_id: str, dt: str) -> str:
         return f"{self.version_root(table, version_id)}/dt={dt}"
 
-    def quarantine_root(self, table: TableId, version_id: str) -> str:
-        """Where a staged version that failed its audit is kept for inspection."""
-        return f"{self.root.rstrip('/')}/_rejected/{table.layer}/{table.name}/{version_id}"
-
 
 class LakeFiles(ABC):
     """The few file operations publishing and vacuum need, for one storage scheme."""
