@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_bronze, carried_over, record
-from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
+from medallion_pipeline.jobs.publish import publish_staged, read_versions, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry
 from medallion_pipeline.resources.landing import LandingFile
@@ -86,10 +86,13 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
     to_read = [f for p in plans.values() for f in p.readable]
     ledger = [e for p in plans.values() for e in p.ledger()]
     changed = [dt for dt, p in plans.items() if p.new]
+    # Incremental versions build on the current ones: publish only if nobody replaced them meanwhile.
+    current = env.catalog.current(BRONZE_APP_LOGS, changed)
+    expected = None if full_refresh else {dt: current[dt].version_id if dt in current else None for dt in changed}
     table_report = TableReport(table=BRONZE_APP_LOGS)
     if to_read:
         parsed = parse_lines(read_lines(spark, to_read)).persist(StorageLevel.MEMORY_AND_DISK)
-        previous = None if full_refresh else read_published(spark, env, BRONZE_APP_LOGS, changed)
+        previous = None if full_refresh else read_versions(spark, [current[dt] for dt in changed if dt in current])
         established = [c for c in (previous.columns if previous is not None else []) if c not in METADATA_COLUMNS]
         new_columns = plan_new_columns(unknown_keys(parsed), established, env.settings.max_new_columns)
         ingested_at = F.lit(datetime.now(timezone.utc)).cast("timestamp")
@@ -103,7 +106,8 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
         stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {})} for dt, p in plans.items()}
         staged = stage_table(merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
                              evolving=_new_columns(merged.columns))
-        table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION)
+        table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION,
+                                      expected=expected)
         untagged = [c.name for c in staged.columns if c.type == "string" and not c.pii and c.name != "_source_file"]
         table_report.checks = audit_bronze(
             staged.frame(spark), changed,

@@ -26,12 +26,14 @@ def read_published(spark: SparkSession, env: JobEnvironment, table: TableId, dts
     Partitions written with different columns are unioned by name, so a column missing from an older
     partition reads as NULL there.
     """
-    versions = env.catalog.current(table, dts)
+    return read_versions(spark, list(env.catalog.current(table, dts).values()))
+
+
+def read_versions(spark: SparkSession, versions: list[PartitionVersion]) -> DataFrame | None:
+    """These exact partition versions, with a ``dt`` column; None for an empty list."""
     if not versions:
         return None
-    frames = [
-        spark.read.parquet(v.location).withColumn("dt", F.lit(v.dt)) for _, v in sorted(versions.items())
-    ]
+    frames = [spark.read.parquet(v.location).withColumn("dt", F.lit(v.dt)) for v in sorted(versions, key=lambda v: v.dt)]
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
 
@@ -146,6 +148,7 @@ def publish_staged(
     replace_ledger: bool = False,
     description: str = "",
     rejected: Mapping[str, str] | None = None,
+    expected: dict[str, str | None] | None = None,
 ) -> TableReport:
     """Publish the staged partitions ``dts`` (default: all) in one transaction.
 
@@ -156,7 +159,7 @@ def publish_staged(
     publish = [dt for dt in (staged.versions if dts is None else dts) if dt not in rejected]
     new_columns = env.catalog.publish(
         staged.table, [staged.versions[dt] for dt in publish], ledger=list(ledger),
-        replace_ledger=replace_ledger, description=description,
+        replace_ledger=replace_ledger, description=description, expected=expected,
     )
     for reason in sorted(set(rejected.values())):
         env.catalog.reject(

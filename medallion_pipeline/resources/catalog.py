@@ -24,6 +24,10 @@ from medallion_pipeline.resources.lake import Lake, LakeFiles, age_seconds
 from medallion_pipeline.tables import TableId
 
 
+class PublishConflict(RuntimeError):
+    """A partition changed since the writer read it: publishing would silently drop the other write."""
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -111,9 +115,13 @@ class Catalog(ABC):
         ledger: Sequence[LedgerEntry] = (),
         replace_ledger: bool = False,
         description: str = "",
+        expected: dict[str, str | None] | None = None,
     ) -> dict[str, list[str]]:
         """Make ``versions`` current in one transaction (with the bronze ingest ``ledger``, if any).
 
+        ``expected`` (dt -> version id the writer built on, None for "no version yet") makes the publish a
+        compare-and-swap: if another run published one of those partitions meanwhile, nothing is published
+        and ``PublishConflict`` is raised.
         ``replace_ledger`` (a full rebuild) first forgets the ledger of the published partitions.
 
         Returns the columns that are new to the table, by partition.
@@ -282,10 +290,20 @@ class SqliteCatalog(Catalog):
             ).fetchall()
         return [self._version(row) for row in rows]
 
-    def publish(self, table, versions, *, ledger=(), replace_ledger=False, description=""):
+    def publish(self, table, versions, *, ledger=(), replace_ledger=False, description="", expected=None):
         now = utc_now()
         new_columns: dict[str, list[str]] = {}
         with self._transaction() as db:
+            for dt, version_id in (expected or {}).items():
+                row = db.execute(
+                    "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
+                    [table.qualified, dt],
+                ).fetchone()
+                if (row[0] if row else None) != version_id:
+                    raise PublishConflict(
+                        f"{table} {dt}: current version is {row[0] if row else None}, expected {version_id}; "
+                        "another run published it meanwhile — rerun to build on the new version"
+                    )
             for v in sorted(versions, key=lambda v: v.dt):
                 previous = db.execute(
                     "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",

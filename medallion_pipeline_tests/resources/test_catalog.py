@@ -166,3 +166,18 @@ def test_opens_a_catalog_from_before_rejected_versions(tmp_path):
         )
         db.execute("INSERT INTO versions VALUES ('silver.app_logs', '2024-01-01', 'v1', '/x', 1, '[]', '{}', '', 't')")
     assert SqliteCatalog(path).versions(SILVER_APP_LOGS, "2024-01-01")[0].state == "published"
+
+
+def test_compare_and_swap_publish_refuses_a_lost_update(catalog, lake):
+    from medallion_pipeline.resources.catalog import PublishConflict
+
+    v1 = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [v1], expected={"2024-01-01": None})
+    # Two writers both built on v1; the first wins, the second must not overwrite it blindly.
+    first, second = stage(lake, "2024-01-01"), stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [first], expected={"2024-01-01": v1.version_id})
+    with pytest.raises(PublishConflict, match="another run published it meanwhile"):
+        catalog.publish(SILVER_APP_LOGS, [second], expected={"2024-01-01": v1.version_id},
+                        ledger=[LedgerEntry("2024-01-01", "k", 1, "e")])
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == first.version_id
+    assert catalog.ledger(SILVER_APP_LOGS, "2024-01-01") == []
