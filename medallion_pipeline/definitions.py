@@ -17,6 +17,9 @@ def spark_launcher_for(settings: Settings) -> SparkLauncher:
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The definitions, with resources chosen from ``settings``. Jobs read their settings (lake, landing,
+    PII key) from the environment at run time, as a remote Spark driver will: set MEDALLION_* variables,
+    not just this argument."""
     settings = settings or Settings.from_env()
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),

@@ -10,6 +10,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 FUNNEL_STEPS = ("login", "view_item", "add_to_cart", "purchase")
+UNKNOWN_SERVICE = "unknown"
 ID_PLACEHOLDER = "{id}"
 _ID_SEGMENT = (
     r"(?<=/)(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -36,8 +37,12 @@ def _distinct_count(silver: DataFrame, keys: list[str], column: str, alias: str)
 
 
 def daily_kpis(silver: DataFrame) -> DataFrame:
-    """Per (dt, service): request volume and outcome rates, latency percentiles, users, sessions, bytes."""
+    """Per (dt, service): request volume and outcome rates, latency percentiles, users, sessions, bytes.
+
+    Events without a service are counted under ``unknown`` (a NULL key would not join across the passes).
+    """
     keys = ["dt", "service"]
+    silver = silver.withColumn("service", F.coalesce(F.col("service"), F.lit(UNKNOWN_SERVICE)))
     status = F.col("status")
     requests = _requests(silver).groupBy(*keys).agg(
         F.count(F.lit(1)).alias("requests"),

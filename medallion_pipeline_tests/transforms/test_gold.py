@@ -225,3 +225,11 @@ def test_funnel(spark):
         "login_to_view_item_rate": 0.0, "view_item_to_add_to_cart_rate": None,
         "add_to_cart_to_purchase_rate": None, "login_to_purchase_rate": 0.0,
     }
+
+
+def test_daily_kpis_counts_events_without_a_service_under_unknown(spark):
+    rows = [ev(D1, service=None, status=200), ev(D1, service=None, status=500), ev(D1, service="web")]
+    kpis = {r["service"]: r for r in daily_kpis(_silver(spark, rows)).collect()}
+    assert set(kpis) == {"unknown", "web"}
+    assert kpis["unknown"]["requests"] == 2 and kpis["unknown"]["status_5xx"] == 1
+    assert kpis["unknown"]["error_rate"] == 0.5 and kpis["unknown"]["unique_users"] == 1
