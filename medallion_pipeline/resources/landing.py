@@ -112,7 +112,50 @@ class LocalLandingStore(LandingStore):
         return Path(file.uri).read_bytes()
 
 
+class S3LandingStore(LandingStore):
+    """Landing in S3: lists only the ``<source>/dt=<dt>/`` prefixes asked for, never the whole bucket.
+
+    File URIs are ``s3://`` (read by EMRFS on EMR; local Spark has no S3 filesystem).
+    """
+
+    def __init__(self, uri: str, client=None):
+        import boto3
+
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.client = client or boto3.client("s3")
+
+    def _pages(self, prefix: str, delimiter: str = ""):
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
+        return self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+
+    def sources(self) -> list[str]:
+        names = []
+        for page in self._pages(self.prefix, delimiter="/"):
+            names += [p["Prefix"][len(self.prefix):].strip("/") for p in page.get("CommonPrefixes", [])]
+        return sorted(n for n in names if n and not n.startswith((".", "_")))
+
+    def list_partition(self, dt: str) -> list[LandingFile]:
+        files = []
+        for source in self.sources():
+            for page in self._pages(f"{self.prefix}{source}/dt={dt}/"):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/") or not is_log_file(obj["Key"]):
+                        continue  # directory markers and other suffixes
+                    files.append(LandingFile(
+                        key=obj["Key"][len(self.prefix):], uri=f"s3://{self.bucket}/{obj['Key']}",
+                        size=obj["Size"], etag=obj["ETag"].strip('"'),
+                    ))
+        return sorted(files, key=lambda f: f.key)
+
+    def open_bytes(self, file: LandingFile) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix}{file.key}")["Body"].read()
+
+
 def landing_store_for(root: str) -> LandingStore:
+    if root.startswith("s3://"):
+        return S3LandingStore(root)
     if "://" in root and not root.startswith("file://"):
-        raise NotImplementedError(f"landing {root!r} is not supported yet (local directories only)")
+        raise NotImplementedError(f"landing {root!r} is not supported (a local directory or s3://)")
     return LocalLandingStore(root.removeprefix("file://"))

@@ -51,3 +51,44 @@ def test_unreadable_reason_spots_truncated_and_corrupt_gzip(tmp_path):
     assert reasons["ok.json.gz"] is None and reasons["multi.json.gz"] is None and reasons["plain.json"] is None
     assert reasons["truncated.json.gz"] == "truncated gzip stream"
     assert reasons["garbage.json.gz"].startswith("corrupt gzip")
+
+
+def s3_landing(aws):
+    import boto3
+
+    from medallion_pipeline.resources.landing import landing_store_for
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="landing")
+    return s3, landing_store_for("s3://landing/logs")
+
+
+def test_s3_landing_lists_one_partition_across_sources(aws):
+    s3, store = s3_landing(aws)
+    body = b'{"event_id":"e1"}\n'
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-01/a.json", Body=body)
+    s3.put_object(Bucket="landing", Key="logs/api/dt=2024-01-01/b.jsonl.gz", Body=gzip.compress(body)[:10])
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-01/", Body=b"")  # a directory marker
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-01/notes.txt", Body=b"x")
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-02/c.json", Body=body)
+    files = store.list_partition("2024-01-01")
+    assert [f.key for f in files] == ["api/dt=2024-01-01/b.jsonl.gz", "web/dt=2024-01-01/a.json"]
+    assert files[1].uri == "s3://landing/logs/web/dt=2024-01-01/a.json"
+    assert files[1].etag == hashlib.md5(body).hexdigest() and files[1].size == len(body)
+    assert store.unreadable_reason(files[0]) == "truncated gzip stream"
+    assert store.unreadable_reason(files[1]) is None and store.sources() == ["api", "web"]
+
+
+def test_s3_listing_cost_does_not_grow_with_other_partitions(aws):
+    s3, store = s3_landing(aws)
+    calls = []
+    store.client.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda **kw: calls.append(dict(kw["params"])))
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-02/a.json", Body=b"{}\n")
+    store.list_partition("2024-01-02")
+    baseline = len(calls)
+    for i in range(200):  # old partitions pile up
+        s3.put_object(Bucket="landing", Key=f"logs/web/dt=2023-{i % 12 + 1:02d}-01/f{i}.json", Body=b"{}\n")
+    calls.clear()
+    assert [f.key for f in store.list_partition("2024-01-02")] == ["web/dt=2024-01-02/a.json"]
+    assert len(calls) == baseline == 2  # the sources, then the one partition prefix
+    assert calls[1]["Prefix"] == "logs/web/dt=2024-01-02/"
