@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,6 @@ class Settings:
     dagster_url: str = "http://127.0.0.1:3000"
     alert_missing_data_deadline_hours: float = 2.0  # hours after midnight UTC for yesterday's landing files
     alert_gold_max_age_hours: float = 36.0  # newest gold partition's day may end at most this long ago
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -96,7 +95,7 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             name = f"MEDALLION_{f.name.upper()}"
-            if f.name == "extra" or name not in env or env[name] == "":
+            if name not in env or env[name] == "":
                 continue
             raw = env[name]
             if f.name == "allowed_event_types":

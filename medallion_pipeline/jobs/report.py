@@ -6,7 +6,7 @@ wiring turns it into materialization metadata.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from medallion_pipeline.resources.catalog import Column
 from medallion_pipeline.tables import TableId
@@ -74,6 +74,3 @@ class LayerReport:
 
     def add(self, report: TableReport) -> None:
         self.tables[report.table.qualified] = report
-
-    def to_dict(self) -> dict:
-        return asdict(self)

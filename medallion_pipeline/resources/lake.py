@@ -54,9 +54,6 @@ class LakeFiles(ABC):
     def delete_tree(self, location: str) -> None:
         """Remove ``location`` and everything below it; a missing location is not an error."""
 
-    @abstractmethod
-    def exists(self, location: str) -> bool: ...
-
 
 class LocalLakeFiles(LakeFiles):
     def list_children(self, location: str) -> list[tuple[str, float]]:
@@ -71,9 +68,6 @@ class LocalLakeFiles(LakeFiles):
 
     def delete_tree(self, location: str) -> None:
         shutil.rmtree(location, ignore_errors=True)
-
-    def exists(self, location: str) -> bool:
-        return os.path.exists(location)
 
 
 def lake_files_for(root: str) -> LakeFiles:

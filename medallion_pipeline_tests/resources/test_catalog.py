@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_publish_of_several_partitions_is_one_transaction(catalog, lake):
     clash = stage(lake, "2024-01-02")
     catalog.publish(SILVER_APP_LOGS, [clash])
     # Publishing the same version id twice violates the primary key: nothing of the batch may land.
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         catalog.publish(SILVER_APP_LOGS, [good, clash], ledger=[LedgerEntry("2024-01-01", "k", 1, "e")])
     assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"]) == {}
     assert catalog.ledger(SILVER_APP_LOGS, "2024-01-01") == []
@@ -154,7 +155,6 @@ def test_latest_check_outcome_per_partition(catalog):
 
 
 def test_opens_a_catalog_from_before_rejected_versions(tmp_path):
-    import sqlite3
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
