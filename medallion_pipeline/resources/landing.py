@@ -9,12 +9,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 LOG_SUFFIXES = (".json", ".jsonl", ".ndjson")
+_KEY = re.compile(r"^[^/]+/dt=(\d{4}-\d{2}-\d{2})/[^/]+$")
 
 
 def is_log_file(name: str) -> bool:
@@ -25,6 +28,18 @@ def is_log_file(name: str) -> bool:
     if base.endswith(".gz"):
         base = base[:-3]
     return base.endswith(LOG_SUFFIXES)
+
+
+def partition_of(key: str) -> str | None:
+    """The ``dt`` of a landing key ``<source>/dt=YYYY-MM-DD/<name>`` for a log file, else None."""
+    match = _KEY.match(key)
+    if not match or not is_log_file(key) or key.startswith((".", "_")):
+        return None
+    try:
+        date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+    return match.group(1)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,10 @@ class LandingStore(ABC):
 
 
 class LocalLandingStore(LandingStore):
+    # MD5s by (path, size, mtime): a listing sensor re-lists the same days every tick.
+    _etags: dict[tuple[str, int, int], str] = {}
+    _ETAGS_KEPT = 200_000
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
@@ -99,14 +118,18 @@ class LocalLandingStore(LandingStore):
                         files.append(self._describe(source, dt, entry))
         return sorted(files, key=lambda f: f.key)
 
-    @staticmethod
-    def _describe(source: str, dt: str, entry: os.DirEntry) -> LandingFile:
-        with open(entry.path, "rb") as fh:
-            etag = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
-        return LandingFile(
-            key=f"{source}/dt={dt}/{entry.name}", uri=os.path.abspath(entry.path),
-            size=entry.stat().st_size, etag=etag,
-        )
+    @classmethod
+    def _describe(cls, source: str, dt: str, entry: os.DirEntry) -> LandingFile:
+        stat = entry.stat()
+        fingerprint = (os.path.abspath(entry.path), stat.st_size, stat.st_mtime_ns)
+        etag = cls._etags.get(fingerprint)
+        if etag is None:
+            with open(entry.path, "rb") as fh:
+                etag = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
+            if len(cls._etags) >= cls._ETAGS_KEPT:
+                cls._etags.clear()
+            cls._etags[fingerprint] = etag
+        return LandingFile(key=f"{source}/dt={dt}/{entry.name}", uri=fingerprint[0], size=stat.st_size, etag=etag)
 
     def open_bytes(self, file: LandingFile) -> bytes:
         return Path(file.uri).read_bytes()
@@ -148,6 +171,12 @@ class S3LandingStore(LandingStore):
                         size=obj["Size"], etag=obj["ETag"].strip('"'),
                     ))
         return sorted(files, key=lambda f: f.key)
+
+    def relative_key(self, bucket: str, key: str) -> str | None:
+        """A bucket key as a landing key (relative to the prefix), or None when it is outside landing."""
+        if bucket != self.bucket or not key.startswith(self.prefix):
+            return None
+        return key[len(self.prefix):]
 
     def open_bytes(self, file: LandingFile) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix}{file.key}")["Body"].read()

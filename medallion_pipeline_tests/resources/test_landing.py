@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from medallion_pipeline.resources.landing import LocalLandingStore, is_log_file
+from medallion_pipeline.resources.landing import LocalLandingStore, is_log_file, partition_of
 from medallion_pipeline_tests.conftest import write_landing
 
 
@@ -92,3 +92,25 @@ def test_s3_listing_cost_does_not_grow_with_other_partitions(aws):
     assert [f.key for f in store.list_partition("2024-01-02")] == ["web/dt=2024-01-02/a.json"]
     assert len(calls) == baseline == 2  # the sources, then the one partition prefix
     assert calls[1]["Prefix"] == "logs/web/dt=2024-01-02/"
+
+
+@pytest.mark.parametrize(
+    ("key", "dt"),
+    [
+        ("web/dt=2024-01-01/a.json", "2024-01-01"), ("api/dt=2024-02-29/b c.jsonl.gz", "2024-02-29"),
+        ("web/dt=2024-01-01/", None), ("web/dt=2024-01-01/a.csv", None), ("web/dt=2023-02-29/a.json", None),
+        ("web/2024-01-01/a.json", None), ("web/dt=2024-01-01/sub/a.json", None), ("a.json", None),
+        ("web/dt=2024-01-01/.a.json.tmp", None), ("_tmp/dt=2024-01-01/a.json", None),
+    ],
+)
+def test_partition_of_a_landing_key(key, dt):
+    assert partition_of(key) == dt
+
+
+def test_local_fingerprint_follows_content_changes(tmp_path):
+    store = LocalLandingStore(tmp_path)
+    path = write_landing(tmp_path, "2024-01-01", "a.json", ['{"x":1}'])
+    first = store.list_partition("2024-01-01")[0].etag
+    assert store.list_partition("2024-01-01")[0].etag == first
+    path.write_bytes(b'{"x":22}\n')
+    assert store.list_partition("2024-01-01")[0].etag == hashlib.md5(b'{"x":22}\n').hexdigest() != first
