@@ -6,6 +6,7 @@ from dagster_pyspark import LazyPySparkResource
 from medallion_pipeline.defs import bronze, gold, metrics, silver
 from medallion_pipeline.defs.alerts import ALERT_SENSORS
 from medallion_pipeline.defs.automation import downstream_of_published_days
+from medallion_pipeline.defs.landing import landing_sensor
 from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.settings import Settings
@@ -25,12 +26,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
         resources={"spark_launcher": spark_launcher_for(settings)},
         sensors=[
+            landing_sensor(settings),
             *ALERT_SENSORS,
             downstream_of_published_days,
             # Declarative automation on by default, so dropping files into landing needs no clicks.
             dg.AutomationConditionSensorDefinition(
                 "medallion_automation", target=dg.AssetSelection.all(),
-                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=settings.automation_interval_seconds,
             ),
         ],
         # One process per run: local Spark shares one JVM between the run's steps instead of one per step.

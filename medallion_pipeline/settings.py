@@ -46,6 +46,16 @@ class Settings:
     keep_versions: int = 5
     max_new_columns: int = 100
     target_file_rows: int = 2_000_000
+    # Landing sensor (SPEC sections 2 and 4): discovery mode, batching, and how much one tick may do.
+    landing_mode: str = "listing"  # or "events": S3 ObjectCreated notifications from an SQS queue
+    landing_queue_url: str = ""
+    landing_lookback_days: int = 3  # listing mode: today and this many previous days
+    landing_batch_files: int = 5
+    landing_batch_wait_minutes: float = 5.0
+    landing_sensor_interval_seconds: int = 30
+    landing_tick_budget_seconds: float = 20.0  # events mode: stop draining the queue after this long
+    landing_tick_max_messages: int = 10_000
+    automation_interval_seconds: int = 30
     # Data-quality gates (SPEC section 3): blocking thresholds, then warning thresholds.
     dq_min_rows: int = 1
     dq_user_id_null_rate_max: float = 0.03
@@ -120,6 +130,14 @@ class Settings:
             raise SettingsError(f"MEDALLION_START_DATE must be YYYY-MM-DD, got {self.start_date!r}") from exc
         if self.spark_mode not in ("local",):
             raise SettingsError(f"MEDALLION_SPARK_MODE {self.spark_mode!r} is not supported (local)")
+        if self.landing_mode not in ("listing", "events"):
+            raise SettingsError(f"MEDALLION_LANDING_MODE must be listing or events, got {self.landing_mode!r}")
+        if self.landing_mode == "events" and not (self.landing_queue_url and self.landing_root.startswith("s3://")):
+            raise SettingsError("MEDALLION_LANDING_MODE=events needs MEDALLION_LANDING_QUEUE_URL and an s3:// "
+                                "MEDALLION_LANDING_ROOT")
+        if self.landing_lookback_days < 0 or self.landing_batch_files < 1 or self.landing_batch_wait_minutes < 0:
+            raise SettingsError("MEDALLION_LANDING_LOOKBACK_DAYS >= 0, MEDALLION_LANDING_BATCH_FILES >= 1 and "
+                                "MEDALLION_LANDING_BATCH_WAIT_MINUTES >= 0")
         if self.alert_min_severity not in ("WARN", "ERROR"):
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:

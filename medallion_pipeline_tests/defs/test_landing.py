@@ -1,0 +1,345 @@
+"""The landing sensor against a moto server over HTTP: a real bucket, real S3 -> SQS (and SNS) notifications.
+
+Runs are requested, not executed: what a tick requests, and what state it leaves, is the contract. A run
+the daemon "launched" is created in the instance with the request's tags, as Dagster's daemon does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import dagster as dg
+import pytest
+from dagster._core.test_utils import create_run_for_test
+
+from medallion_pipeline.batching import LandingBatches
+from medallion_pipeline.defs import landing
+from medallion_pipeline.defs.landing import BATCH_TAG, InstanceStore, landing_sensor, landing_tick
+from medallion_pipeline.resources.catalog import LedgerEntry, PartitionVersion, open_catalog
+from medallion_pipeline.resources.landing import S3LandingStore
+from medallion_pipeline.resources.notifications import SqsNotificationQueue
+from medallion_pipeline.tables import BRONZE_APP_LOGS
+from medallion_pipeline_tests.conftest import write_landing
+
+NOW = datetime(2024, 1, 5, 12, 0, tzinfo=timezone.utc)
+TODAY, YESTERDAY, OLD = "2024-01-05", "2024-01-04", "2024-01-02"
+WAIT = timedelta(minutes=5)
+
+
+class Landing:
+    """A landing bucket with its notification queue (and dead-letter queue) on the moto server."""
+
+    def __init__(self, settings, via_sns: bool = False, visibility_s: int = 1):
+        self.s3, self.sqs = boto3.client("s3"), boto3.client("sqs")
+        self.s3.create_bucket(Bucket="landing")
+        self.dlq = self.sqs.create_queue(QueueName="landing-dlq")["QueueUrl"]
+        redrive = {"deadLetterTargetArn": self.arn(self.dlq), "maxReceiveCount": "2"}
+        self.queue = self.sqs.create_queue(QueueName="landing-events", Attributes={
+            "VisibilityTimeout": str(visibility_s), "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+        events = {"Events": ["s3:ObjectCreated:*"],
+                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "logs/"}]}}}
+        if via_sns:
+            sns = boto3.client("sns")
+            topic = sns.create_topic(Name="landing-events")["TopicArn"]
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=self.arn(self.queue))
+            config = {"TopicConfigurations": [{"TopicArn": topic, **events}]}
+        else:
+            config = {"QueueConfigurations": [{"QueueArn": self.arn(self.queue), **events}]}
+        self.s3.put_bucket_notification_configuration(Bucket="landing", NotificationConfiguration=config)
+        self.settings = replace(settings, landing_root="s3://landing/logs", landing_mode="events",
+                                landing_queue_url=self.queue)
+
+    def arn(self, url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def put(self, dt: str, name: str, body: bytes | None = None, source: str = "web") -> str:
+        """A file with content of its own (bronze skips the same bytes under another key)."""
+        key = f"{source}/dt={dt}/{name}"
+        self.s3.put_object(Bucket="landing", Key=f"logs/{key}", Body=body or f'{{"event_id": "{key}"}}\n'.encode())
+        return key
+
+    def depth(self, url: str | None = None) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def bucket(aws, settings):
+    return Landing(settings)
+
+
+def waiting(instance) -> dict[str, list[str]]:
+    return {dt: sorted(b.files) for dt, b in LandingBatches(InstanceStore(instance)).partitions.items()}
+
+
+def requested(requests) -> list[tuple[str, str, str]]:
+    return [(r.partition_key, r.run_key, r.tags["medallion/landing_trigger"]) for r in requests]
+
+
+def launch(instance, requests, status=dg.DagsterRunStatus.STARTED) -> None:
+    """What the daemon does with a tick's requests: one run each, carrying the request's tags."""
+    for r in requests:
+        create_run_for_test(instance, job_name="__ASSET_JOB", tags={**r.tags, "dagster/partition": r.partition_key},
+                            status=status)
+
+
+def ingest(settings, dt: str, keys: list[str], etag_of) -> None:
+    """Record files in bronze's ledger, as a bronze run does when it publishes the partition."""
+    catalog = open_catalog(settings.resolved_catalog_uri)
+    version = PartitionVersion(BRONZE_APP_LOGS, dt, f"v-{time.time_ns()}", "/nowhere", len(keys))
+    catalog.publish(BRONZE_APP_LOGS, [version], ledger=[LedgerEntry(dt, k, 1, etag_of(k)) for k in keys])
+
+
+def s3_etag(bucket: Landing):
+    return lambda key: bucket.s3.head_object(Bucket="landing", Key=f"logs/{key}")["ETag"].strip('"')
+
+
+def test_instance_store_keeps_new_keys_written_with_existing_ones(instance):
+    store = InstanceStore(instance)
+    store.set({"a": "1"})
+    store.set({"a": "2", "b": "3"})  # Dagster's set_cursor_values alone drops "b" here
+    assert store.get({"a", "b"}) == {"a": "2", "b": "3"}
+
+
+# --- events mode ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("via_sns", [False, True], ids=["s3-sqs", "s3-sns-sqs"])
+def test_first_tick_requests_the_partition_and_re_ticks_request_nothing(aws, settings, instance, via_sns):
+    bucket = Landing(settings, via_sns=via_sns)
+    keys = [bucket.put(TODAY, name) for name in ("z.json", "a b+c.json", "m.jsonl.gz", "b.ndjson", "c.json")]
+    bucket.s3.put_object(Bucket="landing", Key=f"logs/web/dt={TODAY}/", Body=b"")  # a directory marker
+    bucket.put(TODAY, "notes.csv")  # not a log file
+    requests, summary = landing_tick(instance, bucket.settings, NOW)
+    assert requested(requests) == [(TODAY, f"{TODAY}#1", "count")]
+    assert requests[0].tags[BATCH_TAG] == f"{TODAY}#1" and requests[0].tags["medallion/landing_files"] == "5"
+    assert waiting(instance) == {TODAY: sorted(keys)}
+    assert "5 new files" in summary and "2 ignored" in summary
+    assert bucket.depth() == 0  # the S3 test event, the 7 notifications: all handled and deleted
+    launch(instance, requests)
+    for later in (NOW, NOW + WAIT, NOW + 3 * WAIT):
+        assert landing_tick(instance, bucket.settings, later)[0] == []
+
+
+def test_duplicate_and_multipart_double_events_are_one_file(bucket, instance):
+    key = bucket.put(TODAY, "a.json")
+    bucket.put(TODAY, "a.json")  # the same bytes again: a second event with the same eTag
+    upload = bucket.s3.create_multipart_upload(Bucket="landing", Key=f"logs/web/dt={TODAY}/big.json")
+    part = bucket.s3.upload_part(Bucket="landing", Key=f"logs/web/dt={TODAY}/big.json", PartNumber=1,
+                                 UploadId=upload["UploadId"], Body=b'{"event_id": "2"}\n')
+    bucket.s3.complete_multipart_upload(Bucket="landing", Key=f"logs/web/dt={TODAY}/big.json",
+                                        UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    requests, summary = landing_tick(instance, bucket.settings, NOW)
+    assert requests == [] and "2 new files" in summary  # 4 events, 2 files: below the batch size
+    assert waiting(instance) == {TODAY: [key, f"web/dt={TODAY}/big.json"]}
+    assert s3_etag(bucket)(f"web/dt={TODAY}/big.json").endswith("-1")  # a multipart eTag
+
+
+def test_batching_by_count_and_by_age(bucket, instance):
+    for i in range(4):
+        bucket.put(TODAY, f"f{i}.json")
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []
+    assert landing_tick(instance, bucket.settings, NOW + WAIT - timedelta(seconds=1))[0] == []
+    requests = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
+    assert requested(requests) == [(TODAY, f"{TODAY}#1", "age")]
+    launch(instance, requests)
+    for i in range(5):
+        bucket.put(YESTERDAY, f"f{i}.json")
+    requests = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
+    assert requested(requests) == [(YESTERDAY, f"{YESTERDAY}#1", "count")]
+
+
+def test_a_late_file_requests_its_own_partition_only(bucket, instance):
+    today = [bucket.put(TODAY, f"f{i}.json") for i in range(5)]
+    launch(instance, landing_tick(instance, bucket.settings, NOW)[0])
+    ingest(bucket.settings, TODAY, today, s3_etag(bucket))
+    late = bucket.put(OLD, "late.json")  # three days late, any age in events mode
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []
+    requests = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
+    assert requested(requests) == [(OLD, f"{OLD}#1", "age")]
+    assert waiting(instance) == {OLD: [late], TODAY: []}  # today's files left once bronze had them
+
+
+def test_unparseable_messages_stay_on_the_queue_for_the_dead_letter_queue(bucket, instance):
+    bucket.sqs.send_message(QueueUrl=bucket.queue, MessageBody="{not json")
+    key = bucket.put(TODAY, "a.json")
+    for attempt in range(3):
+        summary = landing_tick(instance, bucket.settings, NOW)[1]
+        if attempt < 2:
+            assert "1 unparseable" in summary
+        time.sleep(1.1)  # the queue's visibility timeout
+    assert waiting(instance) == {TODAY: [key]}
+    assert bucket.depth() == 0
+    dead = bucket.sqs.receive_message(QueueUrl=bucket.dlq, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in dead] == ["{not json"]
+
+
+class CrashingQueue(SqsNotificationQueue):
+    """The process dies after the files were recorded, before the messages are deleted."""
+
+    def delete(self, messages):
+        raise SystemExit("killed between recording pending files and deleting messages")
+
+
+def test_a_crash_between_recording_and_deleting_loses_nothing_and_runs_once(bucket, instance):
+    keys = sorted(bucket.put(TODAY, f"f{i}.json") for i in range(5))
+    with pytest.raises(SystemExit):
+        landing_tick(instance, bucket.settings, NOW, queue=CrashingQueue(bucket.queue))
+    assert waiting(instance) == {TODAY: keys}  # durable before the crash
+    assert bucket.depth() == 6  # nothing deleted (5 files + S3's test event)
+    time.sleep(1.1)  # the messages come back after the visibility timeout
+    requests, summary = landing_tick(instance, bucket.settings, NOW)
+    assert "0 new files" in summary and bucket.depth() == 0
+    assert requested(requests) == [(TODAY, f"{TODAY}#1", "count")]
+    # The tick that asked for the run did not complete: the same run key again, never a second run.
+    assert requested(landing_tick(instance, bucket.settings, NOW)[0]) == [(TODAY, f"{TODAY}#1", "relaunch")]
+    launch(instance, requests)
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []
+    assert len(instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: f"{TODAY}#1"}))) == 1
+
+
+def test_a_failed_run_is_retried_and_a_successful_one_forgotten(bucket, instance):
+    keys = [bucket.put(TODAY, f"f{i}.json") for i in range(5)]
+    first = landing_tick(instance, bucket.settings, NOW)[0]
+    launch(instance, first)
+    [run] = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: f"{TODAY}#1"}))
+    instance.report_run_failed(run)
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []  # waits the batch time again
+    retry = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
+    assert requested(retry) == [(TODAY, f"{TODAY}#2", "age")]
+    launch(instance, retry, status=dg.DagsterRunStatus.SUCCESS)
+    ingest(bucket.settings, TODAY, keys, s3_etag(bucket))
+    assert landing_tick(instance, bucket.settings, NOW + WAIT)[0] == []
+    assert waiting(instance) == {}
+
+
+@pytest.mark.slow
+def test_ten_thousand_queued_notifications_are_all_recorded_across_bounded_ticks(aws, settings, instance):
+    bucket = Landing(settings, visibility_s=60)
+    bucket.sqs.purge_queue(QueueUrl=bucket.queue)  # S3's test event
+    template = {"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "landing"}, "object": {"key": "", "size": 100, "eTag": ""}}}
+    dts = [f"2024-01-0{d}" for d in range(1, 6)]
+    for batch in range(1000):
+        entries = []
+        for j in range(10):
+            i = batch * 10 + j
+            record = json.loads(json.dumps(template))
+            record["s3"]["object"].update(key=f"logs/web/dt%3D{dts[i % 5]}/f{i:05d}.json", eTag=f"{i:032x}")
+            entries.append({"Id": str(j), "MessageBody": json.dumps({"Records": [record]})})
+        bucket.sqs.send_message_batch(QueueUrl=bucket.queue, Entries=entries)
+    tight = replace(bucket.settings, landing_tick_budget_seconds=2.0, landing_tick_max_messages=4000)
+    handled, ticks, slowest = [], 0, 0.0
+    while bucket.depth() and ticks < 50:
+        started = time.monotonic()
+        summary = landing_tick(instance, tight, NOW)[1]
+        slowest = max(slowest, time.monotonic() - started)
+        handled.append(int(summary.split(" messages")[0].rsplit(", ", 1)[-1]))
+        ticks += 1
+    assert sum(handled) == 10_000 and max(handled) <= 4000 and ticks >= 3
+    assert sum(len(keys) for keys in waiting(instance).values()) == 10_000
+    # Bounded by the budget plus one flush, far inside Dagster's 60 s sensor timeout (a bound, not a benchmark).
+    assert slowest < 30
+
+
+# --- listing mode ---------------------------------------------------------------------------------------
+
+
+def listing(bucket: Landing):
+    return replace(bucket.settings, landing_mode="listing", landing_queue_url="")
+
+
+def test_listing_finds_keys_that_arrive_out_of_order_within_the_same_second(bucket, instance):
+    settings = listing(bucket)
+    first = [bucket.put(TODAY, name) for name in ("z.json", "y.json", "x.json", "w.json", "v.json")]
+    requests = landing_tick(instance, settings, NOW)[0]
+    assert requested(requests) == [(TODAY, f"{TODAY}#1", "count")]
+    launch(instance, requests)
+    ingest(settings, TODAY, first, s3_etag(bucket))
+    # Lexicographically before everything seen, same LastModified second: a StartAfter/mtime cursor misses it.
+    early = bucket.put(TODAY, "a.json")
+    assert landing_tick(instance, settings, NOW)[1].startswith("1 new files")
+    assert waiting(instance) == {TODAY: [early]}
+
+
+def test_listing_looks_back_a_window_and_a_late_file_requests_its_partition(bucket, instance):
+    settings = replace(listing(bucket), landing_batch_files=1)
+    inside = bucket.put("2024-01-02", "late.json")  # today minus 3: inside the default window
+    bucket.put("2024-01-01", "too-late.json")  # outside: events mode, or a backfill, covers it
+    assert requested(landing_tick(instance, settings, NOW)[0]) == [("2024-01-02", "2024-01-02#1", "count")]
+    assert waiting(instance) == {"2024-01-02": [inside]}
+
+
+def test_listing_state_does_not_grow_with_files_ever_seen(bucket, instance):
+    settings = listing(bucket)
+    for round_ in range(3):
+        keys = [bucket.put(TODAY, f"r{round_}-{i}.json") for i in range(5)]
+        requests = landing_tick(instance, settings, NOW)[0]
+        launch(instance, requests)
+        ingest(settings, TODAY, keys, s3_etag(bucket))
+        instance.report_run_failed(instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: requests[0].run_key}))[0])
+        assert landing_tick(instance, settings, NOW)[1].startswith("0 new files, 0 waiting")
+    assert waiting(instance) == {}
+    stored = InstanceStore(instance).get({f"medallion/landing/dt={TODAY}"})
+    assert json.loads(stored[f"medallion/landing/dt={TODAY}"])["files"] == {}  # only the run counter is left
+
+
+def seed_old_objects(count: int) -> None:
+    """Old objects straight into moto's in-process backend (HTTP PUTs run at ~130/s; what is measured is
+    the sensor's calls, which do go over HTTP)."""
+    from moto.backends import get_backend
+
+    s3 = get_backend("s3")["123456789012"]["aws"]
+    for i in range(count):
+        s3.put_object("landing", f"logs/{('web', 'api')[i % 2]}/dt=2023-{1 + i % 12:02d}-{1 + i % 28:02d}/o{i}.json",
+                      b"{}", disable_notification=True)
+    assert len(s3.get_bucket("landing").keys) >= count
+
+
+@pytest.mark.slow
+def test_listing_tick_makes_the_same_s3_calls_with_50000_old_objects(bucket, instance):
+    settings = replace(listing(bucket), landing_batch_files=100)
+    client = boto3.client("s3")
+    calls: list[str] = []
+    client.meta.events.register("before-call.s3.*", lambda model, **kw: calls.append(model.name))
+    store = S3LandingStore(settings.landing_root, client=client)
+    bucket.put(TODAY, "a.json")
+    bucket.put(TODAY, "b.json", source="api")
+
+    def tick_calls() -> list[str]:
+        calls.clear()
+        landing_tick(instance, settings, NOW, landing=store)
+        return list(calls)
+
+    empty = tick_calls()
+    seed_old_objects(50_000)
+    assert tick_calls() == empty
+    # sources, then one prefix per source and day of the window: 1 + 2 sources x 4 days
+    assert empty == ["ListObjectsV2"] * 9
+
+
+def test_sensor_definition_ticks_on_a_local_landing_directory(medallion_env, monkeypatch, instance):
+    monkeypatch.setenv("MEDALLION_LANDING_BATCH_FILES", "2")
+    monkeypatch.setattr(landing, "clock", lambda: NOW)
+    for name in ("a.json", "b.json"):
+        write_landing(medallion_env.landing_root, TODAY, name, ['{"event_id": "1"}'])
+    sensor = landing_sensor(medallion_env)
+    result = sensor(dg.build_sensor_context(instance=instance, sensor_name="landing_files"))
+    assert requested(result.run_requests) == [(TODAY, f"{TODAY}#1", "count")]
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    launch(instance, result.run_requests)
+    result = sensor(dg.build_sensor_context(instance=instance, sensor_name="landing_files"))
+    assert result.run_requests == [] and "0 new files, 2 waiting" in result.skip_reason.skip_message
