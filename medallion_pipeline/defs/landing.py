@@ -119,8 +119,9 @@ def listing_window(today: date, settings: Settings) -> list[str]:
 
 
 def discover_listing(landing: LandingStore, dts: list[str]) -> Iterator[SeenFile]:
+    sources = landing.sources()  # once per tick: one listing per source and day after that
     for dt in dts:
-        for f in landing.list_partition(dt):
+        for f in landing.list_partition(dt, sources):
             yield SeenFile(dt, f.key, f.etag)
 
 

@@ -64,8 +64,9 @@ class LandingStore(ABC):
         """The ``<source>`` folders present in landing."""
 
     @abstractmethod
-    def list_partition(self, dt: str) -> list[LandingFile]:
-        """Every log file under ``<source>/dt=<dt>/`` for all sources, sorted by key."""
+    def list_partition(self, dt: str, sources: list[str] | None = None) -> list[LandingFile]:
+        """Every log file under ``<source>/dt=<dt>/`` for ``sources`` (default: all of them), sorted by key.
+        A caller listing several days passes ``sources()`` once instead of listing them per day."""
 
     @abstractmethod
     def open_bytes(self, file: LandingFile) -> bytes: ...
@@ -106,9 +107,9 @@ class LocalLandingStore(LandingStore):
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
-    def list_partition(self, dt: str) -> list[LandingFile]:
+    def list_partition(self, dt, sources=None):
         files = []
-        for source in self.sources():
+        for source in self.sources() if sources is None else sources:
             folder = self.root / source / f"dt={dt}"
             if not folder.is_dir():
                 continue
@@ -159,9 +160,9 @@ class S3LandingStore(LandingStore):
             names += [p["Prefix"][len(self.prefix):].strip("/") for p in page.get("CommonPrefixes", [])]
         return sorted(n for n in names if n and not n.startswith((".", "_")))
 
-    def list_partition(self, dt: str) -> list[LandingFile]:
+    def list_partition(self, dt, sources=None):
         files = []
-        for source in self.sources():
+        for source in self.sources() if sources is None else sources:
             for page in self._pages(f"{self.prefix}{source}/dt={dt}/"):
                 for obj in page.get("Contents", []):
                     if obj["Key"].endswith("/") or not is_log_file(obj["Key"]):
