@@ -19,9 +19,19 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from medallion_pipeline.cli import main
+from medallion_pipeline.jobs import LAYER_JOBS
+from medallion_pipeline.jobs.environment import JobEnvironment
+from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.resources.catalog import open_catalog
 from medallion_pipeline.settings import PROJECT_ROOT, Settings
-from medallion_pipeline.tables import ALL_TABLES, BRONZE_APP_LOGS, GOLD_TABLES, METRICS_DQ, SILVER_APP_LOGS
+from medallion_pipeline.tables import (
+    ALL_TABLES,
+    BRONZE_APP_LOGS,
+    GOLD_TABLES,
+    METRICS_DQ,
+    SILVER_APP_LOGS,
+    SILVER_QUARANTINE,
+)
 from medallion_pipeline_tests.conftest import TEST_PII_KEY, event, write_landing
 from medallion_pipeline_tests.dagster_dev import DagsterDev
 
@@ -56,6 +66,14 @@ class Deployment:
         write_landing(self.settings.landing_root, dt, name,
                       [event(first + i, dt=dt, event_id=f"{name}-{i}") for i in range(events)])
 
+    def cli(self, *args: str) -> int:
+        """``medallion`` in this process (warm Spark), against the server's lake and DAGSTER_HOME."""
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in self.server.env.items():
+                if name.startswith("MEDALLION_") or name == "DAGSTER_HOME":
+                    env.setenv(name, value)
+            return main(list(args))
+
     def versions(self) -> dict[tuple[str, str], str]:
         """(table, dt) -> the current published version, for every table and day."""
         catalog = open_catalog(self.settings.resolved_catalog_uri)
@@ -80,13 +98,9 @@ def deployment(tmp_path_factory, spark):
     deployment = Deployment(tmp_path_factory.mktemp("deployment"))
     deployment.drop(OLD, "a.json", 40)
     deployment.drop(OLD, "b.json", 40, first=40)
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in deployment.server.env.items():
-            if name.startswith("MEDALLION_") or name == "DAGSTER_HOME":
-                env.setenv(name, value)
-        deployment.home.mkdir(parents=True)
-        shutil.copy(PROJECT_ROOT / "dagster.yaml", deployment.home / "dagster.yaml")
-        assert main(["run", "--from", OLD, "--to", OLD]) == 0  # the older day's history
+    deployment.home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", deployment.home / "dagster.yaml")
+    assert deployment.cli("run", "--from", OLD, "--to", OLD) == 0  # the older day's history
     with deployment.server:
         yield deployment
     assert deployment.server.process.returncode is not None  # stopped by SIGTERM, not left behind
@@ -124,3 +138,84 @@ def test_dropped_files_flow_to_gold_and_a_late_file_refreshes_its_day_only(deplo
             assert days == {OLD}, (run.run_id, run.tags)
     bronze = open_catalog(deployment.settings.resolved_catalog_uri).current(BRONZE_APP_LOGS, [OLD])[OLD]
     assert bronze.row_count == 90
+
+
+# --- range backfills (issue 5): what the UI's "Launch backfill" button sends -----------------------------
+
+BACKFILL_DAYS = [(TODAY - timedelta(days=14 - i)).isoformat() for i in range(10)]  # outside the look-back
+SILVER_AND_GOLD = [SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES]
+LOCATION = {"repositoryLocationName": "medallion_pipeline.definitions", "repositoryName": "__repository__"}
+
+
+def stop_sensor(server: DagsterDev, name: str) -> None:
+    """The UI's sensor toggle: an operator pauses automation while backfilling by hand."""
+    state = server.graphql(
+        "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {"
+        " __typename ... on Sensor { sensorState { id selectorId } } } }",
+        {"s": {**LOCATION, "sensorName": name}})["sensorOrError"]["sensorState"]
+    stopped = server.graphql(
+        "mutation($o: String, $s: String) { stopSensor(jobOriginId: $o, jobSelectorId: $s) {"
+        " __typename ... on StopSensorMutationResult { instigationState { status } } } }",
+        {"o": state["id"], "s": state["selectorId"]})["stopSensor"]
+    assert stopped["instigationState"]["status"] == "STOPPED", stopped
+
+
+def launch_backfill(server: DagsterDev, tables, days: list[str]) -> str:
+    result = server.graphql(
+        "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {"
+        " __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }",
+        {"p": {"assetSelection": [{"path": t.asset_path} for t in tables], "partitionNames": days}},
+    )["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]
+
+
+def wait_for_backfill(server: DagsterDev, backfill_id: str) -> list[dict]:
+    started = time.monotonic()
+    while time.monotonic() - started < FLOW_TIMEOUT_S:
+        backfill = server.graphql(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename"
+            " ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } } } }",
+            {"id": backfill_id})["partitionBackfillOrError"]
+        if backfill["status"] not in ("REQUESTED", "CANCELING", "FAILING") and all(
+                r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"]):
+            assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
+            return backfill["runs"]
+        time.sleep(2)
+    pytest.fail(f"backfill {backfill_id} not done within {FLOW_TIMEOUT_S} s\n{server.log_tail()}")
+
+
+def published_rows(deployment: Deployment, spark) -> dict[str, list]:
+    env = JobEnvironment.from_settings(deployment.settings)
+    return {str(t): sorted(map(tuple, read_published(spark, env, t, BACKFILL_DAYS).collect()), key=repr)
+            for t in SILVER_AND_GOLD}
+
+
+def test_a_ten_day_backfill_from_the_ui_is_one_run_per_asset_range_and_equals_per_day_runs(deployment, spark):
+    stop_sensor(deployment.server, "medallion_automation")  # else bronze below would trigger silver and gold
+    for i, dt in enumerate(BACKFILL_DAYS):
+        deployment.drop(dt, "a.json", 20 + i)
+    clock = time.monotonic()
+    assert deployment.cli("run", "--from", BACKFILL_DAYS[0], "--to", BACKFILL_DAYS[-1], "--select", "bronze") == 0
+    print(f"bronze for ten days: {time.monotonic() - clock:.0f} s")
+
+    clock = time.monotonic()
+    runs = wait_for_backfill(deployment.server, launch_backfill(deployment.server, SILVER_AND_GOLD, BACKFILL_DAYS))
+    print(f"backfill: {time.monotonic() - clock:.0f} s")
+    # Silver and gold share the single-run policy and the range: one run, not one per day (nor per asset).
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCESS", runs
+    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
+        BACKFILL_DAYS[0], BACKFILL_DAYS[-1])
+    ranged = published_rows(deployment, spark)
+    assert all(ranged[str(t)] for t in (SILVER_APP_LOGS, *GOLD_TABLES))
+
+    # Ten per-day runs over the same bronze: what each one's silver and gold steps execute (the local
+    # launcher's call), here on the suite's warm SparkSession instead of twenty Dagster runs.
+    env = JobEnvironment.from_settings(deployment.settings, run_id="per-day")
+    clock = time.monotonic()
+    for dt in BACKFILL_DAYS:
+        LAYER_JOBS["silver"](spark, [dt], env)
+        LAYER_JOBS["gold"](spark, [dt], env)
+    print(f"per-day silver and gold: {time.monotonic() - clock:.0f} s")
+    assert published_rows(deployment, spark) == ranged
