@@ -102,3 +102,13 @@ def test_subprocess_launcher_matches_local_launcher(spark, medallion_env, monkey
     assert remote["materializations"].keys() == local["materializations"].keys()
     for key, metadata in local["materializations"].items():
         assert remote["materializations"][key] == metadata, key
+
+
+@pytest.mark.parametrize(("mode", "launcher"), [
+    ("local", "LocalSparkLauncher"), ("subprocess", "SubprocessSparkLauncher"),
+    ("emr-serverless", "EmrServerlessSparkLauncher"),
+])
+def test_launcher_is_chosen_by_spark_mode(mode, launcher):
+    from medallion_pipeline.definitions import spark_launcher_for
+
+    assert type(spark_launcher_for(Settings(spark_mode=mode))).__name__ == launcher
