@@ -77,3 +77,17 @@ def test_uploaded_bundle_runs_the_entrypoint_from_a_clean_directory(aws, medalli
     published = JobEnvironment.from_settings(Settings.from_env()).catalog.current(SILVER_APP_LOGS, [DAY])
     assert published[DAY].row_count > 150
     assert os.path.exists(published[DAY].location)
+
+
+def test_driver_environment_leaves_out_spark_and_dagster():
+    from medallion_pipeline.packaging import driver_distributions
+
+    names = {d.metadata["Name"].lower() for d in driver_distributions()}
+    assert {"dagster-pipes", "pandera", "pandas", "pyarrow", "numpy", "boto3", "botocore"} <= names
+    assert not names & {"pyspark", "py4j", "dagster", "dagster-aws", "dagster-webserver"}
+
+
+def test_package_job_needs_an_s3_destination(capsys, monkeypatch):
+    monkeypatch.delenv("MEDALLION_EMR_JOB_BUNDLE_URI", raising=False)
+    assert main(["package-job", "--to", "/tmp/bundle"]) == 2
+    assert "needs --to s3://" in capsys.readouterr().err

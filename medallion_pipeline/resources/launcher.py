@@ -78,18 +78,18 @@ class PipesCompleteLineFileMessageReader(dg.PipesFileMessageReader):
             with open(self._path, encoding="utf-8") as messages:
                 pending = ""
                 while True:
-                    pending += messages.readline()
-                    if pending.endswith("\n"):
-                        handler.handle_message(json.loads(pending))
-                        pending = ""
-                    elif is_resource_complete.is_set() and not pending:
-                        break
-                    elif is_resource_complete.is_set():
-                        pending += messages.read()
-                        if not pending.endswith("\n"):
+                    done = is_resource_complete.is_set()  # read before reading, so nothing written after is lost
+                    pending += messages.read()
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        if line.strip():
+                            handler.handle_message(json.loads(line))
+                    if done:
+                        if pending.strip():
                             raise ValueError(f"truncated Pipes message: {pending[:200]!r}")
-                    else:
-                        time.sleep(0.01)
+                        return
+                    if not lines:
+                        time.sleep(0.05)
         except Exception:
             handler.report_pipes_framework_exception(f"{self.__class__.__name__} reader thread", sys.exc_info())
             raise
