@@ -174,6 +174,9 @@ class Settings:
                                 "local file)")
         if self.pii_key_secret_arn and not _SECRET_ARN.match(self.pii_key_secret_arn):
             raise SettingsError("MEDALLION_PII_KEY_SECRET_ARN must be a Secrets Manager secret ARN")
+        if not re.match(r"^emr-7\.\d+\.\d+$", self.emr_release_label):
+            raise SettingsError("MEDALLION_EMR_RELEASE_LABEL must be an emr-7.x.y release (Spark 3.5, what the job "
+                                f"bundle targets), got {self.emr_release_label!r}")
         if self.emr_poll_interval_seconds <= 0 or self.emr_timeout_minutes < 5:
             raise SettingsError("MEDALLION_EMR_POLL_INTERVAL_SECONDS > 0 and MEDALLION_EMR_TIMEOUT_MINUTES >= 5")
         if self.spark_mode != "emr-serverless":

@@ -63,9 +63,9 @@ EMR = {
 
 def test_every_spark_mode_is_accepted():
     assert Settings.from_env({"MEDALLION_SPARK_MODE": "subprocess"}).embedded
-    settings = Settings.from_env(EMR)
+    settings = Settings.from_env({**EMR, "MEDALLION_EMR_RELEASE_LABEL": "emr-7.11.0"})
     assert settings.spark_mode == "emr-serverless" and not settings.embedded
-    assert settings.emr_release_label.startswith("emr-7.")
+    assert settings.emr_release_label == "emr-7.11.0"
 
 
 def test_s3_lake_with_a_catalog():
@@ -79,6 +79,7 @@ def test_s3_lake_with_a_catalog():
         ({"MEDALLION_LAKE_ROOT": "s3://lake/root"}, "needs MEDALLION_CATALOG_URI"),
         ({"MEDALLION_LAKE_ROOT": "gs://lake/root"}, "local directory or s3://"),
         ({"MEDALLION_PII_KEY_SECRET_ARN": "medallion/pii"}, "Secrets Manager secret ARN"),
+        ({"MEDALLION_EMR_RELEASE_LABEL": "emr-6.15.0"}, "emr-7.x.y release"),
         ({"MEDALLION_EMR_POLL_INTERVAL_SECONDS": "0"}, "POLL_INTERVAL"),
         ({"MEDALLION_EMR_TIMEOUT_MINUTES": "1"}, "TIMEOUT_MINUTES"),
         ({**EMR, "MEDALLION_EMR_APPLICATION_ID": ""}, "needs MEDALLION_EMR_APPLICATION_ID"),
