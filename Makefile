@@ -12,7 +12,7 @@ DEMO_EVENTS ?= 200000
 DEMO_FILES ?= 2000
 DEMO_BAD_DAY ?=
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test dev bench clean package-job
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
+
+# The EMR Serverless job bundle (entrypoint, package, relocatable Python). Build it on Amazon Linux 2023 with
+# Python 3.11 (the EMR runtime's platform): the archived interpreter runs only where it was built.
+JOB_BUNDLE_URI ?= $(MEDALLION_EMR_JOB_BUNDLE_URI)
+package-job: $(STAMP)
+	$(BIN)/medallion package-job $(if $(JOB_BUNDLE_URI),--to $(JOB_BUNDLE_URI))
 
 clean:
 	rm -rf data .dagster_home

@@ -192,6 +192,28 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_package_job(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the EMR Serverless job bundle and upload it (see medallion_pipeline/packaging.py)."""
+    import tempfile
+
+    from pathlib import Path
+
+    from medallion_pipeline.packaging import build_bundle, upload_bundle
+
+    destination = args.to or settings.emr_job_bundle_uri
+    if not destination.startswith("s3://"):
+        print("medallion: package-job needs --to s3://bucket/prefix (or MEDALLION_EMR_JOB_BUNDLE_URI)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="medallion-bundle-") as scratch:
+        bundle = build_bundle(Path(args.out) if args.out else Path(scratch))
+        size = bundle.path("pyenv.tar.gz").stat().st_size
+        print(f"built the job bundle in {bundle.seconds:.1f} s: pyenv.tar.gz {size / 1e6:.0f} MB, "
+              f"{len(bundle.distributions)} distributions")
+        for uri in upload_bundle(bundle, destination):
+            print(f"uploaded {uri}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medallion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     vac.add_argument("--keep", type=int, help="versions to keep per partition (default MEDALLION_KEEP_VERSIONS)")
     vac.add_argument("--grace-seconds", type=float, default=3600, help="leave younger orphans (in-flight writes)")
     vac.set_defaults(func=cmd_vacuum)
+
+    pkg = sub.add_parser("package-job", help="build the EMR Serverless job bundle and upload it to S3")
+    pkg.add_argument("--to", help="s3://bucket/prefix (default MEDALLION_EMR_JOB_BUNDLE_URI)")
+    pkg.add_argument("--out", help="also keep the bundle in this directory")
+    pkg.set_defaults(func=cmd_package_job)
     return parser
 
 

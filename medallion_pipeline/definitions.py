@@ -7,13 +7,19 @@ from medallion_pipeline.defs import bronze, gold, metrics, silver
 from medallion_pipeline.defs.alerts import ALERT_SENSORS
 from medallion_pipeline.defs.automation import downstream_of_published_days
 from medallion_pipeline.defs.landing import landing_sensor
-from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher
+from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher, SubprocessSparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.settings import Settings
 
 
 def spark_launcher_for(settings: Settings) -> SparkLauncher:
     """The one place a launcher is chosen (``MEDALLION_SPARK_MODE``)."""
+    if settings.spark_mode == "subprocess":
+        return SubprocessSparkLauncher()
+    if settings.spark_mode == "emr-serverless":
+        from medallion_pipeline.resources.emr import EmrServerlessSparkLauncher
+
+        return EmrServerlessSparkLauncher()
     return LocalSparkLauncher(pyspark=LazyPySparkResource(spark_config=spark_conf(settings)))
 
 

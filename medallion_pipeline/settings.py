@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,11 @@ DEFAULT_EVENT_TYPES = (
     "system",
 )
 USER_SCOPED_EVENT_TYPES = ("login", "view_item", "add_to_cart", "purchase")
+# Where layer jobs run (SPEC section 5): in the Dagster process, as a spark-submit child process through
+# Dagster Pipes, or on EMR Serverless through Dagster Pipes.
+SPARK_MODES = ("local", "subprocess", "emr-serverless")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +76,21 @@ class Settings:
     dagster_url: str = "http://127.0.0.1:3000"
     alert_missing_data_deadline_hours: float = 2.0  # hours after midnight UTC for yesterday's landing files
     alert_gold_max_age_hours: float = 36.0  # newest gold partition's day may end at most this long ago
+    # Remote Spark drivers (SPEC section 5): the subprocess and EMR Serverless launchers.
+    pii_key_secret_arn: str = ""  # Secrets Manager secret holding the PII key, read by the EMR driver itself
+    emr_application_id: str = ""
+    emr_execution_role_arn: str = ""
+    emr_job_bundle_uri: str = ""  # s3://bucket/prefix written by `medallion package-job`
+    emr_release_label: str = "emr-7.5.0"  # the application's release; the job bundle is built for its runtime
+    emr_log_group: str = "/medallion/emr-serverless"
+    emr_region: str = ""  # empty: the default AWS region
+    emr_poll_interval_seconds: float = 10.0
+    emr_timeout_minutes: int = 360
 
     @property
     def embedded(self) -> bool:
         """True when everything runs on this machine (the only mode where a development PII key is allowed)."""
-        return self.spark_mode == "local" and "://" not in self.lake_root
+        return self.spark_mode in ("local", "subprocess") and "://" not in self.lake_root
 
     @property
     def resolved_catalog_uri(self) -> str:
@@ -88,6 +104,11 @@ class Settings:
             raise SettingsError("MEDALLION_PII_KEY must be set outside the embedded local mode")
         log.warning("MEDALLION_PII_KEY is not set: using the development key (embedded mode only)")
         return DEV_PII_KEY
+
+    def without_secrets(self) -> Settings:
+        """A copy safe to serialize into a job run's parameters: the PII key never leaves this process (a remote
+        driver reads it from its own environment or from ``pii_key_secret_arn``)."""
+        return replace(self, pii_key="")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -128,8 +149,8 @@ class Settings:
             date.fromisoformat(self.start_date)
         except ValueError as exc:
             raise SettingsError(f"MEDALLION_START_DATE must be YYYY-MM-DD, got {self.start_date!r}") from exc
-        if self.spark_mode not in ("local",):
-            raise SettingsError(f"MEDALLION_SPARK_MODE {self.spark_mode!r} is not supported (local)")
+        if self.spark_mode not in SPARK_MODES:
+            raise SettingsError(f"MEDALLION_SPARK_MODE {self.spark_mode!r} is not supported ({', '.join(SPARK_MODES)})")
         if self.landing_mode not in ("listing", "events"):
             raise SettingsError(f"MEDALLION_LANDING_MODE must be listing or events, got {self.landing_mode!r}")
         if self.landing_mode == "events" and not (self.landing_queue_url and self.landing_root.startswith("s3://")):
@@ -142,3 +163,36 @@ class Settings:
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
+        self._validate_remote_spark()
+
+    def _validate_remote_spark(self) -> None:
+        """Rules for a lake outside this machine and for the EMR Serverless launcher."""
+        if "://" in self.lake_root and not self.lake_root.startswith(("s3://", "file://")):
+            raise SettingsError(f"MEDALLION_LAKE_ROOT must be a local directory or s3://, got {self.lake_root!r}")
+        if self.lake_root.startswith("s3://") and not self.catalog_uri:
+            raise SettingsError("an s3:// MEDALLION_LAKE_ROOT needs MEDALLION_CATALOG_URI (the embedded catalog is a "
+                                "local file)")
+        if self.pii_key_secret_arn and not _SECRET_ARN.match(self.pii_key_secret_arn):
+            raise SettingsError("MEDALLION_PII_KEY_SECRET_ARN must be a Secrets Manager secret ARN")
+        if not re.match(r"^emr-7\.\d+\.\d+$", self.emr_release_label):
+            raise SettingsError("MEDALLION_EMR_RELEASE_LABEL must be an emr-7.x.y release (Spark 3.5, what the job "
+                                f"bundle targets), got {self.emr_release_label!r}")
+        if self.emr_poll_interval_seconds <= 0 or self.emr_timeout_minutes < 5:
+            raise SettingsError("MEDALLION_EMR_POLL_INTERVAL_SECONDS > 0 and MEDALLION_EMR_TIMEOUT_MINUTES >= 5")
+        if self.spark_mode != "emr-serverless":
+            return
+        missing = [name for name, value in (
+            ("MEDALLION_EMR_APPLICATION_ID", self.emr_application_id),
+            ("MEDALLION_EMR_EXECUTION_ROLE_ARN", self.emr_execution_role_arn),
+            ("MEDALLION_EMR_JOB_BUNDLE_URI", self.emr_job_bundle_uri),
+            ("MEDALLION_PII_KEY_SECRET_ARN", self.pii_key_secret_arn),
+        ) if not value]
+        if missing:
+            raise SettingsError(f"MEDALLION_SPARK_MODE=emr-serverless needs {', '.join(missing)}")
+        if not _ROLE_ARN.match(self.emr_execution_role_arn):
+            raise SettingsError("MEDALLION_EMR_EXECUTION_ROLE_ARN must be an IAM role ARN")
+        if not self.emr_job_bundle_uri.startswith("s3://"):
+            raise SettingsError("MEDALLION_EMR_JOB_BUNDLE_URI must be an s3:// URI (see `medallion package-job`)")
+        if not (self.lake_root.startswith("s3://") and self.landing_root.startswith("s3://")):
+            raise SettingsError("MEDALLION_SPARK_MODE=emr-serverless needs s3:// MEDALLION_LAKE_ROOT and "
+                                "MEDALLION_LANDING_ROOT (the driver cannot see this machine's disk)")

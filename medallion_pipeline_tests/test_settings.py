@@ -47,3 +47,57 @@ def test_development_pii_key_only_in_embedded_mode(caplog):
     assert Settings(pii_key="k").resolved_pii_key() == "k"
     with pytest.raises(SettingsError, match="MEDALLION_PII_KEY"):
         Settings(lake_root="s3://bucket/lake").resolved_pii_key()
+
+
+EMR = {
+    "MEDALLION_SPARK_MODE": "emr-serverless",
+    "MEDALLION_EMR_APPLICATION_ID": "00fabc123",
+    "MEDALLION_EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/medallion-emr-job",
+    "MEDALLION_EMR_JOB_BUNDLE_URI": "s3://artifacts/medallion/jobs",
+    "MEDALLION_PII_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:medallion/pii-AbCdEf",
+    "MEDALLION_LAKE_ROOT": "s3://lake/root",
+    "MEDALLION_LANDING_ROOT": "s3://landing/logs",
+    "MEDALLION_CATALOG_URI": "/srv/medallion/catalog.db",
+}
+
+
+def test_every_spark_mode_is_accepted():
+    assert Settings.from_env({"MEDALLION_SPARK_MODE": "subprocess"}).embedded
+    settings = Settings.from_env({**EMR, "MEDALLION_EMR_RELEASE_LABEL": "emr-7.11.0"})
+    assert settings.spark_mode == "emr-serverless" and not settings.embedded
+    assert settings.emr_release_label == "emr-7.11.0"
+
+
+def test_s3_lake_with_a_catalog():
+    settings = Settings.from_env({"MEDALLION_LAKE_ROOT": "s3://lake/root", "MEDALLION_CATALOG_URI": "/srv/catalog.db"})
+    assert settings.resolved_catalog_uri == "/srv/catalog.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEDALLION_LAKE_ROOT": "s3://lake/root"}, "needs MEDALLION_CATALOG_URI"),
+        ({"MEDALLION_LAKE_ROOT": "gs://lake/root"}, "local directory or s3://"),
+        ({"MEDALLION_PII_KEY_SECRET_ARN": "medallion/pii"}, "Secrets Manager secret ARN"),
+        ({"MEDALLION_EMR_RELEASE_LABEL": "emr-6.15.0"}, "emr-7.x.y release"),
+        ({"MEDALLION_EMR_POLL_INTERVAL_SECONDS": "0"}, "POLL_INTERVAL"),
+        ({"MEDALLION_EMR_TIMEOUT_MINUTES": "1"}, "TIMEOUT_MINUTES"),
+        ({**EMR, "MEDALLION_EMR_APPLICATION_ID": ""}, "needs MEDALLION_EMR_APPLICATION_ID"),
+        ({**EMR, "MEDALLION_EMR_EXECUTION_ROLE_ARN": ""}, "needs MEDALLION_EMR_EXECUTION_ROLE_ARN"),
+        ({**EMR, "MEDALLION_EMR_JOB_BUNDLE_URI": ""}, "needs MEDALLION_EMR_JOB_BUNDLE_URI"),
+        ({**EMR, "MEDALLION_PII_KEY_SECRET_ARN": ""}, "needs MEDALLION_PII_KEY_SECRET_ARN"),
+        ({**EMR, "MEDALLION_EMR_EXECUTION_ROLE_ARN": "medallion-emr-job"}, "IAM role ARN"),
+        ({**EMR, "MEDALLION_EMR_JOB_BUNDLE_URI": "/tmp/bundle"}, "must be an s3:// URI"),
+        ({**EMR, "MEDALLION_LANDING_ROOT": "/data/landing"}, "s3:// MEDALLION_LAKE_ROOT and"),
+    ],
+)
+def test_rejects_invalid_remote_spark_settings(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_without_secrets_drops_only_the_pii_key():
+    settings = Settings(pii_key="secret-key", lake_root="/srv/lake")
+    safe = Settings.from_json(settings.without_secrets().to_json())
+    assert safe.pii_key == "" and "secret-key" not in settings.without_secrets().to_json()
+    assert safe.lake_root == "/srv/lake"

@@ -31,9 +31,7 @@ def bronze_app_logs(
     context: dg.AssetExecutionContext, config: BronzeConfig, spark_launcher: SparkLauncher
 ) -> dg.MaterializeResult:
     full_refresh = config.full_refresh or "dagster/backfill" in context.run.tags
-    report = spark_launcher.run_layer(
-        "bronze", context.partition_keys, context.run.run_id, {"full_refresh": full_refresh}
-    )
+    report = spark_launcher.run_layer(context, "bronze", context.partition_keys, {"full_refresh": full_refresh})
     context.log.info("bronze %s: %s rows (full_refresh=%s)", context.partition_key_range,
                      report.table(BRONZE_APP_LOGS).row_count, full_refresh)
     return materialize_result(context, report.table(BRONZE_APP_LOGS))

@@ -60,7 +60,7 @@ _LINEAGE = {
     can_subset=False,
 )
 def gold(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
-    report = spark_launcher.run_layer("gold", context.partition_keys, context.run.run_id)
+    report = spark_launcher.run_layer(context, "gold", context.partition_keys)
     for table in GOLD_TRANSFORMS:
         yield materialize_result(context, report.table(table))
     failure = gate_failure([report.table(table) for table in GOLD_TRANSFORMS])

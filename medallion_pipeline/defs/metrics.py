@@ -23,5 +23,5 @@ from medallion_pipeline.tables import ALL_TABLES, METRICS_DQ
     automation_condition=GATED,
 )
 def metrics_dq(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher) -> dg.MaterializeResult:
-    report = spark_launcher.run_layer("metrics", context.partition_keys, context.run.run_id)
+    report = spark_launcher.run_layer(context, "metrics", context.partition_keys)
     return materialize_result(context, report.table(METRICS_DQ))

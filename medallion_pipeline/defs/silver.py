@@ -42,7 +42,7 @@ def _spec(table, description):
     can_subset=False,
 )
 def silver(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
-    report = spark_launcher.run_layer("silver", context.partition_keys, context.run.run_id)
+    report = spark_launcher.run_layer(context, "silver", context.partition_keys)
     for table in (SILVER_APP_LOGS, SILVER_QUARANTINE):
         yield materialize_result(context, report.table(table))
     failure = gate_failure([report.table(SILVER_APP_LOGS)])

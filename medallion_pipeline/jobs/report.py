@@ -6,7 +6,8 @@ wiring turns it into materialization metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 from medallion_pipeline.resources.catalog import Column
 from medallion_pipeline.tables import TableId
@@ -74,3 +75,22 @@ class LayerReport:
 
     def add(self, report: TableReport) -> None:
         self.tables[report.table.qualified] = report
+
+
+def report_to_json(report: LayerReport) -> str:
+    """The report as JSON, for a remote driver to send back through Dagster Pipes."""
+    return json.dumps(asdict(report))
+
+
+def report_from_json(text: str) -> LayerReport:
+    """The inverse of ``report_to_json``: the same report the job returned in the driver."""
+    raw = json.loads(text)
+    tables = {}
+    for name, t in raw["tables"].items():
+        tables[name] = TableReport(
+            table=TableId(**t["table"]),
+            partitions={dt: PartitionResult(**p) for dt, p in t["partitions"].items()},
+            columns=tuple(Column(**c) for c in t["columns"]),
+            checks=[CheckOutcome(**c) for c in t["checks"]],
+        )
+    return LayerReport(layer=raw["layer"], dts=raw["dts"], tables=tables, duration_s=raw["duration_s"])

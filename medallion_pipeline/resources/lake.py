@@ -70,9 +70,53 @@ class LocalLakeFiles(LakeFiles):
         shutil.rmtree(location, ignore_errors=True)
 
 
+class S3LakeFiles(LakeFiles):
+    """The same operations on ``s3://`` locations (the lake on AWS): "directories" are key prefixes."""
+
+    def __init__(self, client=None):
+        import boto3
+
+        self.client = client or boto3.client("s3")
+
+    @staticmethod
+    def _split(location: str) -> tuple[str, str]:
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        return bucket, f"{key.strip('/')}/" if key.strip("/") else ""
+
+    def list_children(self, location: str) -> list[tuple[str, float]]:
+        bucket, prefix = self._split(location)
+        children = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(prefix):].strip("/")
+                if name and not name.startswith((".", "_")):
+                    children.append((f"s3://{bucket}/{prefix}{name}", self._newest(bucket, common["Prefix"])))
+        return children
+
+    def _newest(self, bucket: str, prefix: str) -> float:
+        """A prefix has no modification time of its own: the newest object below it stands in for one."""
+        newest = 0.0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                newest = max(newest, obj["LastModified"].timestamp())
+        return newest
+
+    def delete_tree(self, location: str) -> None:
+        bucket, prefix = self._split(location)
+        if not prefix:
+            raise ValueError(f"refusing to delete a whole bucket: {location!r}")
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def lake_files_for(root: str) -> LakeFiles:
+    if root.startswith("s3://"):
+        return S3LakeFiles()
     if "://" in root and not root.startswith("file://"):
-        raise NotImplementedError(f"no file operations for {root!r} yet (only local directories)")
+        raise NotImplementedError(f"no file operations for {root!r} (a local directory or s3://)")
     return LocalLakeFiles()
 
 

@@ -32,6 +32,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def submit_conf(settings: Settings) -> dict[str, str]:
+    """The same configuration for a driver started by ``spark-submit`` (locally or on EMR Serverless): the
+    master is the launcher's business, not the job's."""
+    return {key: value for key, value in spark_conf(settings).items() if key != "spark.master"}
+
+
 def build_spark_session(settings: Settings, extra: dict[str, str] | None = None) -> SparkSession:
     builder = SparkSession.builder
     for key, value in {**spark_conf(settings), **(extra or {})}.items():

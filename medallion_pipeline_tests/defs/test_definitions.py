@@ -55,6 +55,7 @@ def test_definitions_snapshot():
         assert node.owners == ["team:data-platform"]
     sensors = {s.name: s.default_status for s in defs.sensors}
     assert sensors == {
+        "landing_files": dg.DefaultSensorStatus.RUNNING,
         "alert_on_failed_checks": dg.DefaultSensorStatus.RUNNING,
         "alert_on_failed_runs": dg.DefaultSensorStatus.RUNNING,
         "alert_on_missing_or_stale_data": dg.DefaultSensorStatus.RUNNING,
