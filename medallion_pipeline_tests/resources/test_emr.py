@@ -178,6 +178,17 @@ def test_start_job_run_request_and_results_read_while_running(application):
     assert job.tags["dagster/run_id"] == run_id
 
 
+def materialize_with_driver(application, script):
+    """metrics_dq through the EMR launcher while a fake driver plays ``script``; the driver must not error."""
+    with dg.instance_for_test() as instance:
+        driver = FakeDriver(application, script)
+        driver.start()
+        result = materialize_metrics(instance)
+        driver.join(10)
+    assert driver.error is None
+    return result
+
+
 @pytest.mark.parametrize(("state", "details"), [
     ("FAILED", "Job failed, ExitCode: 1. Last few exceptions: ValueError: bad partition"),
     ("CANCELLED", "Job run was cancelled by arn:aws:iam::123456789012:user/ops"),
@@ -188,12 +199,8 @@ def test_failed_or_cancelled_job_run_fails_with_its_id_and_details(application, 
         driver.say("closed", {})
         job.state, job.state_details = state, details
 
-    with dg.instance_for_test() as instance:
-        driver = FakeDriver(application, script)
-        driver.start()
-        result = materialize_metrics(instance)
-        driver.join(10)
-    assert driver.error is None and not result.success
+    result = materialize_with_driver(application, script)
+    assert not result.success
     [job] = job_runs(application)
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
@@ -206,11 +213,7 @@ def test_terminated_dagster_run_cancels_the_job_run(application):
         time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGINT)  # what terminating a run does to its run worker
 
-    with dg.instance_for_test() as instance:
-        driver = FakeDriver(application, script)
-        driver.start()
-        result = materialize_metrics(instance)
-        driver.join(10)
-    assert driver.error is None and not result.success
+    result = materialize_with_driver(application, script)
+    assert not result.success
     [job] = job_runs(application)
     assert job.state == "CANCELLED"
