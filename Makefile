@@ -35,7 +35,7 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	exit $$status
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m medallion_pipeline.definitions -h 127.0.0.1 -p 3000

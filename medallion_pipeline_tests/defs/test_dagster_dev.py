@@ -35,7 +35,7 @@ from medallion_pipeline.tables import (
 from medallion_pipeline_tests.conftest import TEST_PII_KEY, event, write_landing
 from medallion_pipeline_tests.dagster_dev import DagsterDev
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.starts_first]  # ~8 min: see conftest's collection order
 
 TODAY = datetime.now(timezone.utc).date()
 DAY, OLD = TODAY.isoformat(), (TODAY - timedelta(days=2)).isoformat()
