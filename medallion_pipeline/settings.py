@@ -48,6 +48,7 @@ class Settings:
     pii_key: str = ""
     spark_mode: str = "local"
     spark_master: str = "local[*]"
+    spark_conf: str = ""  # extra Spark configuration, a JSON object applied last: {"spark.driver.memory": "8g"}
     allowed_event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     keep_versions: int = 5
     max_new_columns: int = 100
@@ -91,6 +92,14 @@ class Settings:
     def embedded(self) -> bool:
         """True when everything runs on this machine (the only mode where a development PII key is allowed)."""
         return self.spark_mode in ("local", "subprocess") and "://" not in self.lake_root
+
+    @property
+    def extra_spark_conf(self) -> dict[str, str]:
+        """``MEDALLION_SPARK_CONF`` as Spark configuration entries (validated by ``validate``)."""
+        if not self.spark_conf:
+            return {}
+        return {key: str(value).lower() if isinstance(value, bool) else str(value)
+                for key, value in json.loads(self.spark_conf).items()}
 
     @property
     def resolved_catalog_uri(self) -> str:
@@ -163,7 +172,27 @@ class Settings:
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
+        self._validate_spark_conf()
         self._validate_remote_spark()
+
+    def _validate_spark_conf(self) -> None:
+        if not self.spark_conf:
+            return
+        try:
+            conf = json.loads(self.spark_conf)
+        except ValueError as exc:
+            raise SettingsError(f"MEDALLION_SPARK_CONF must be a JSON object, got {self.spark_conf!r}") from exc
+        if not isinstance(conf, dict):
+            raise SettingsError(f"MEDALLION_SPARK_CONF must be a JSON object, got {self.spark_conf!r}")
+        for key, value in conf.items():
+            if not key.startswith("spark.") or key == "spark.master":
+                raise SettingsError(f"MEDALLION_SPARK_CONF: {key!r} is not a Spark setting it may set (keys start "
+                                    "with 'spark.'; the master is MEDALLION_SPARK_MASTER)")
+            if not isinstance(value, (str, int, float, bool)):
+                raise SettingsError(f"MEDALLION_SPARK_CONF: {key!r} must be a string, number or boolean")
+            if self.spark_mode == "emr-serverless" and " " in str(value):
+                raise SettingsError(f"MEDALLION_SPARK_CONF: {key!r} contains a space, which EMR Serverless's "
+                                    "sparkSubmitParameters cannot carry")
 
     def _validate_remote_spark(self) -> None:
         """Rules for a lake outside this machine and for the EMR Serverless launcher."""

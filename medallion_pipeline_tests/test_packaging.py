@@ -21,10 +21,10 @@ from medallion_pipeline.resources.launcher import SubprocessSparkLauncher
 from medallion_pipeline.sample_data import generate
 from medallion_pipeline.settings import Settings
 from medallion_pipeline.tables import SILVER_APP_LOGS
+from medallion_pipeline_tests.conftest import TEST_SPARK_CONF
 
 DAY = "2024-01-01"
-FAST_DRIVER = {"spark.sql.shuffle.partitions": "2", "spark.log.level": "WARN",
-               "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+FAST_DRIVER = {**TEST_SPARK_CONF, "spark.log.level": "WARN"}
 
 
 def spark_runtime(directory: Path) -> Path:

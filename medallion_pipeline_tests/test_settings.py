@@ -101,3 +101,28 @@ def test_without_secrets_drops_only_the_pii_key():
     safe = Settings.from_json(settings.without_secrets().to_json())
     assert safe.pii_key == "" and "secret-key" not in settings.without_secrets().to_json()
     assert safe.lake_root == "/srv/lake"
+
+
+def test_spark_conf_is_a_json_object_of_spark_settings():
+    settings = Settings.from_env({"MEDALLION_SPARK_CONF": '{"spark.executor.memory": "8g", '
+                                                          '"spark.sql.shuffle.partitions": 64, "spark.sql.adaptive.enabled": false}'})
+    assert settings.extra_spark_conf == {"spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "64",
+                                         "spark.sql.adaptive.enabled": "false"}
+    assert Settings.from_json(settings.to_json()) == settings
+    assert Settings().extra_spark_conf == {}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEDALLION_SPARK_CONF": "spark.executor.memory=8g"}, "must be a JSON object"),
+        ({"MEDALLION_SPARK_CONF": '["spark.executor.memory", "8g"]'}, "must be a JSON object"),
+        ({"MEDALLION_SPARK_CONF": '{"executor.memory": "8g"}'}, "keys start with 'spark.'"),
+        ({"MEDALLION_SPARK_CONF": '{"spark.master": "yarn"}'}, "MEDALLION_SPARK_MASTER"),
+        ({"MEDALLION_SPARK_CONF": '{"spark.executor.memory": {"size": 8}}'}, "string, number or boolean"),
+        ({**EMR, "MEDALLION_SPARK_CONF": '{"spark.driver.extraJavaOptions": "-Xss4m -Xmx2g"}'}, "contains a space"),
+    ],
+)
+def test_rejects_invalid_spark_conf(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

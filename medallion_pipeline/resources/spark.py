@@ -29,6 +29,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         # A JSON object repeating a key keeps the last value (as most JSON parsers do) instead of failing the job.
         "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
+        # MEDALLION_SPARK_CONF, last: tuning for a deployment (memory, executors) without a code change.
+        **settings.extra_spark_conf,
     }
 
 

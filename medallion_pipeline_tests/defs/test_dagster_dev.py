@@ -9,6 +9,7 @@ run`` into the same DAGSTER_HOME.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import datetime, timedelta, timezone
@@ -32,7 +33,7 @@ from medallion_pipeline.tables import (
     SILVER_APP_LOGS,
     SILVER_QUARANTINE,
 )
-from medallion_pipeline_tests.conftest import TEST_PII_KEY, event, write_landing
+from medallion_pipeline_tests.conftest import TEST_PII_KEY, TEST_SPARK_CONF, event, write_landing
 from medallion_pipeline_tests.dagster_dev import DagsterDev
 
 pytestmark = [pytest.mark.slow, pytest.mark.starts_first]  # ~8 min: see conftest's collection order
@@ -56,6 +57,7 @@ class Deployment:
             "MEDALLION_START_DATE": self.settings.start_date,
             "MEDALLION_PII_KEY": TEST_PII_KEY,
             "MEDALLION_SPARK_MASTER": "local[2]",
+            "MEDALLION_SPARK_CONF": json.dumps(TEST_SPARK_CONF),  # every run starts its own Spark
             "MEDALLION_LANDING_SENSOR_INTERVAL_SECONDS": "2",
             "MEDALLION_AUTOMATION_INTERVAL_SECONDS": "2",
             "MEDALLION_LANDING_BATCH_FILES": "2",

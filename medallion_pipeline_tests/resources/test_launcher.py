@@ -17,6 +17,7 @@ from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.sample_data import Dirt, generate
 from medallion_pipeline.settings import Settings
 from medallion_pipeline.tables import ALL_TABLES
+from medallion_pipeline_tests.conftest import TEST_SPARK_CONF
 
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
@@ -24,9 +25,7 @@ RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partitio
 VOLATILE_COLUMNS = {"_ingested_at", "computed_at", "run_id"}
 VOLATILE_METADATA = {"version_id", "location", "staged_locations"}
 # The test suite's Spark tuning (FIELD_NOTES), the same for both launchers so their outputs are comparable.
-SMALL_SPARK = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.sql.adaptive.enabled": "false"}
-FAST_DRIVER = {**SMALL_SPARK, "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-               "spark.log.level": "WARN"}
+FAST_DRIVER = {**TEST_SPARK_CONF, "spark.log.level": "WARN"}
 
 
 def run_pipeline(monkeypatch, tmp_path, settings: Settings, lake: str, launcher=None):
@@ -88,7 +87,7 @@ def test_subprocess_launcher_matches_local_launcher(spark, medallion_env, monkey
              dirt=Dirt(malformed_rate=0.01, duplicate_rate=0.015))
     started = time.monotonic()
     local_launcher = LocalSparkLauncher(pyspark=LazyPySparkResource(
-        spark_config={**spark_conf(medallion_env), **SMALL_SPARK}))
+        spark_config={**spark_conf(medallion_env), **TEST_SPARK_CONF}))
     local, local_env = run_pipeline(monkeypatch, tmp_path, medallion_env, "lake_local", local_launcher)
     local_s = time.monotonic() - started
     remote, remote_env = run_pipeline(monkeypatch, tmp_path, medallion_env, "lake_subprocess",
