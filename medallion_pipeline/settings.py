@@ -67,6 +67,7 @@ class Settings:
     dq_min_rows: int = 1
     dq_user_id_null_rate_max: float = 0.03
     dq_duplicate_rate_max: float = 0.02
+    dq_quarantine_rate_max: float = 0.05
     dq_row_count_deviation_max: float = 0.5
     dq_row_count_history_days: int = 7
     dq_malformed_rate_max: float = 0.01
@@ -89,9 +90,13 @@ class Settings:
     emr_timeout_minutes: int = 360
 
     @property
-    def embedded(self) -> bool:
-        """True when everything runs on this machine (the only mode where a development PII key is allowed)."""
-        return self.spark_mode in ("local", "subprocess") and "://" not in self.lake_root
+    def development_key_allowed(self) -> bool:
+        """The development PII key is public (it is in the repository): it may pseudonymize only the demo's
+        data — local Spark, and the landing, the lake and the catalog all local directories under the project."""
+        if self.spark_mode != "local":
+            return False
+        roots = (self.landing_root, self.lake_root, self.resolved_catalog_uri)
+        return all("://" not in root and Path(root).resolve().is_relative_to(PROJECT_ROOT) for root in roots)
 
     @property
     def extra_spark_conf(self) -> dict[str, str]:
@@ -106,13 +111,18 @@ class Settings:
         return self.catalog_uri or f"{self.lake_root.rstrip('/')}/_catalog/catalog.db"
 
     def resolved_pii_key(self) -> str:
-        """The HMAC key for pseudonymizing PII; a development key only in the embedded mode."""
+        """The HMAC key for pseudonymizing PII; the development key only for the demo's data."""
         if self.pii_key:
             return self.pii_key
-        if not self.embedded:
-            raise SettingsError("MEDALLION_PII_KEY must be set outside the embedded local mode")
-        log.warning("MEDALLION_PII_KEY is not set: using the development key (embedded mode only)")
+        if not self.development_key_allowed:
+            raise SettingsError(self._missing_pii_key())
+        log.warning("MEDALLION_PII_KEY is not set: using the public development key (demo data under the "
+                    "project only)")
         return DEV_PII_KEY
+
+    def _missing_pii_key(self) -> str:
+        return (f"MEDALLION_PII_KEY must be set: the development key is public and may only be used with local "
+                f"Spark and every root (landing, lake, catalog) a local directory under {PROJECT_ROOT}")
 
     def without_secrets(self) -> Settings:
         """A copy safe to serialize into a job run's parameters: the PII key never leaves this process (a remote
@@ -172,8 +182,13 @@ class Settings:
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
+        if not 0 <= self.dq_quarantine_rate_max <= 1:
+            raise SettingsError("MEDALLION_DQ_QUARANTINE_RATE_MAX must be within [0, 1]")
         self._validate_spark_conf()
         self._validate_remote_spark()
+        # On EMR Serverless the driver reads the key from MEDALLION_PII_KEY_SECRET_ARN (checked above).
+        if not self.pii_key and self.spark_mode != "emr-serverless" and not self.development_key_allowed:
+            raise SettingsError(self._missing_pii_key())
 
     def _validate_spark_conf(self) -> None:
         if not self.spark_conf:

@@ -35,9 +35,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local session for every test."""
-    session = build_spark_session(Settings(spark_master="local[2]"), extra=TEST_SPARK_CONF)
+def spark_event_log(tmp_path_factory) -> Path:
+    """Where the suite's session writes its Spark event log (the plans a Spark history server shows)."""
+    return tmp_path_factory.mktemp("spark-events")
+
+
+@pytest.fixture(scope="session")
+def spark(spark_event_log):
+    """One local session for every test, with an event log so tests can read what Spark recorded."""
+    event_log = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": spark_event_log.as_uri()}
+    session = build_spark_session(Settings(spark_master="local[2]"), extra={**TEST_SPARK_CONF, **event_log})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -70,6 +77,18 @@ def medallion_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     (tmp_path / "dagster_home").mkdir(exist_ok=True)
     return settings
+
+
+def forbidden_strings(*secrets: bytes) -> list[str]:
+    """How a secret could show up in a plan, a log or metadata, lower-cased: its hex, and its text where it
+    decodes (compare against lower-cased haystacks)."""
+    found = []
+    for secret in secrets:
+        found.append(secret.hex())
+        text = secret.decode("latin-1")
+        if text.isprintable():
+            found.append(text.lower())
+    return found
 
 
 DROP = object()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from medallion_pipeline.settings import DEV_PII_KEY, Settings, SettingsError
+from medallion_pipeline.settings import DEV_PII_KEY, PROJECT_ROOT, Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_mode():
     settings = Settings.from_env({})
-    assert settings.embedded and settings.spark_mode == "local"
+    assert settings.development_key_allowed and settings.spark_mode == "local"
     assert settings.resolved_catalog_uri.endswith("/data/lake/_catalog/catalog.db")
     assert "login" in settings.allowed_event_types
 
@@ -18,7 +18,7 @@ def test_reads_and_types_variables():
     settings = Settings.from_env({
         "MEDALLION_LAKE_ROOT": "/srv/lake", "MEDALLION_KEEP_VERSIONS": "3",
         "MEDALLION_ALLOWED_EVENT_TYPES": "login, purchase", "MEDALLION_START_DATE": "2025-02-01",
-        "MEDALLION_DQ_USER_ID_NULL_RATE_MAX": "0.05",
+        "MEDALLION_DQ_USER_ID_NULL_RATE_MAX": "0.05", "MEDALLION_PII_KEY": "k",
     })
     assert settings.lake_root == "/srv/lake" and settings.keep_versions == 3
     assert settings.dq_user_id_null_rate_max == 0.05
@@ -41,12 +41,38 @@ def test_rejects_invalid_values(env, message):
         Settings.from_env(env)
 
 
-def test_development_pii_key_only_in_embedded_mode(caplog):
+def test_development_pii_key_only_for_demo_data_under_the_project(caplog):
     assert Settings().resolved_pii_key() == DEV_PII_KEY
     assert "development key" in caplog.text
     assert Settings(pii_key="k").resolved_pii_key() == "k"
-    with pytest.raises(SettingsError, match="MEDALLION_PII_KEY"):
-        Settings(lake_root="s3://bucket/lake").resolved_pii_key()
+    under = PROJECT_ROOT / "data" / "elsewhere"
+    assert Settings(landing_root=str(under / "landing"), lake_root=str(under / "lake")).resolved_pii_key() == DEV_PII_KEY
+    for outside in (
+        Settings(lake_root="s3://bucket/lake", catalog_uri="glue://db"),
+        Settings(lake_root="/srv/lake"),
+        Settings(landing_root="/srv/landing"),
+        Settings(catalog_uri="/srv/catalog.db"),
+        Settings(lake_root=str(PROJECT_ROOT / ".." / "lake")),  # resolved, not compared as text
+        Settings(spark_mode="subprocess"),  # a separate driver: never the public key
+    ):
+        with pytest.raises(SettingsError, match="MEDALLION_PII_KEY must be set"):
+            outside.resolved_pii_key()
+
+
+def test_a_missing_pii_key_outside_the_demo_is_a_start_up_error():
+    with pytest.raises(SettingsError, match="MEDALLION_PII_KEY must be set"):
+        Settings.from_env({"MEDALLION_LAKE_ROOT": "/srv/lake"})
+    with pytest.raises(SettingsError, match="MEDALLION_PII_KEY must be set"):
+        Settings.from_env({"MEDALLION_SPARK_MODE": "subprocess"})
+    assert Settings.from_env({"MEDALLION_LAKE_ROOT": "/srv/lake", "MEDALLION_PII_KEY": "k"}).pii_key == "k"
+    assert Settings.from_env({}).pii_key == ""  # the demo: defaults under the project
+
+
+def test_quarantine_rate_threshold_setting():
+    assert Settings().dq_quarantine_rate_max == 0.05
+    assert Settings.from_env({"MEDALLION_DQ_QUARANTINE_RATE_MAX": "0.2"}).dq_quarantine_rate_max == 0.2
+    with pytest.raises(SettingsError, match="MEDALLION_DQ_QUARANTINE_RATE_MAX"):
+        Settings.from_env({"MEDALLION_DQ_QUARANTINE_RATE_MAX": "1.5"})
 
 
 EMR = {
@@ -62,14 +88,16 @@ EMR = {
 
 
 def test_every_spark_mode_is_accepted():
-    assert Settings.from_env({"MEDALLION_SPARK_MODE": "subprocess"}).embedded
+    subprocess = Settings.from_env({"MEDALLION_SPARK_MODE": "subprocess", "MEDALLION_PII_KEY": "k"})
+    assert subprocess.spark_mode == "subprocess" and not subprocess.development_key_allowed
     settings = Settings.from_env({**EMR, "MEDALLION_EMR_RELEASE_LABEL": "emr-7.11.0"})
-    assert settings.spark_mode == "emr-serverless" and not settings.embedded
+    assert settings.spark_mode == "emr-serverless" and not settings.development_key_allowed
     assert settings.emr_release_label == "emr-7.11.0"
 
 
 def test_s3_lake_with_a_catalog():
-    settings = Settings.from_env({"MEDALLION_LAKE_ROOT": "s3://lake/root", "MEDALLION_CATALOG_URI": "/srv/catalog.db"})
+    settings = Settings.from_env({"MEDALLION_LAKE_ROOT": "s3://lake/root", "MEDALLION_CATALOG_URI": "/srv/catalog.db",
+                                  "MEDALLION_PII_KEY": "k"})
     assert settings.resolved_catalog_uri == "/srv/catalog.db"
 
 

@@ -30,9 +30,11 @@ from medallion_pipeline.tables import (
     SILVER_APP_LOGS,
     TableId,
 )
+from medallion_pipeline.transforms.pii import mask_free_text, pii_detectors
 
 ERROR, WARN = "ERROR", "WARN"
 SAMPLE_ROWS = 20
+SAMPLE_VALUE_CHARS = 200
 PII_SCAN_ROWS = 50_000
 
 
@@ -53,6 +55,10 @@ RULES = (
     Rule(SILVER_APP_LOGS, "duplicate_rate_within_threshold", ERROR,
          "extra duplicate rows / rows before dedup <= MEDALLION_DQ_DUPLICATE_RATE_MAX"),
     Rule(SILVER_APP_LOGS, "schema_conforms", ERROR, "types, ranges, allowed values per the Pandera model"),
+    Rule(SILVER_APP_LOGS, "quarantine_rate_within_threshold", ERROR,
+         "quarantined rows / parsed bronze rows <= MEDALLION_DQ_QUARANTINE_RATE_MAX"),
+    Rule(SILVER_APP_LOGS, "no_raw_pii", ERROR,
+         "no email, IP address, card number, AWS key or bearer token in any string column but user_id (sampled)"),
     Rule(SILVER_APP_LOGS, "row_count_within_trailing_median", WARN,
          "rows within +-MEDALLION_DQ_ROW_COUNT_DEVIATION_MAX of the trailing median (metrics dataset)"),
     Rule(BRONZE_APP_LOGS, "malformed_rate_within_threshold", WARN,
@@ -71,10 +77,15 @@ def rules_for(table: TableId) -> list[Rule]:
 
 
 def sample(df: DataFrame, dt: str, condition: Column, columns: list[str] | None = None) -> list[dict]:
-    """Up to 20 offending rows of one partition, as JSON-friendly dicts (inputs are already PII-safe)."""
-    selected = df.where((F.col("dt") == dt) & condition)
-    if columns:
-        selected = selected.select(*[c for c in columns if c in df.columns])
+    """Up to 20 offending rows of one partition, as JSON-friendly dicts, PII-safe on every layer: each string
+    value is masked as free text (emails, IPs, cards, keys, tokens — raw bronze values, new columns and
+    ``_rescued_data`` included) and then cut to ``SAMPLE_VALUE_CHARS``."""
+    strings = {f.name for f in df.schema.fields if f.dataType.simpleString() == "string"}
+    names = [c for c in (columns or df.columns) if c in df.columns]
+    selected = df.where((F.col("dt") == dt) & condition).select(*[
+        F.substring(mask_free_text(F.col(c)), 1, SAMPLE_VALUE_CHARS).alias(c) if c in strings else F.col(c)
+        for c in names
+    ])
     return [{k: (None if v is None else str(v)) for k, v in r.asDict().items()} for r in selected.limit(SAMPLE_ROWS).collect()]
 
 
@@ -125,6 +136,7 @@ def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], s
     figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_scoped": F.count(F.when(scoped, 1)),
                                **{name: F.count(F.when(c, 1)) for name, c in conditions.items()}})
     columns = list(CONTRACT_COLUMNS)
+    hits = pii_hits(staged, raw_pii_scan_columns(staged), {dt: f["_rows"] for dt, f in figures.items()})
     outcomes: list[CheckOutcome] = []
     for dt in dts:
         f = figures.get(dt, {"_rows": 0, "_scoped": 0, **{name: 0 for name in conditions}})
@@ -149,6 +161,8 @@ def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], s
             failing_rows=int(stats.get(dt, {}).get("duplicates_removed", 0)),
             detail="measured before deduplication",
         ))
+        outcomes.append(_quarantine_outcome(dt, stats.get(dt, {}), settings))
+        outcomes.append(_pii_outcome("no_raw_pii", ERROR, dt, hits.get(dt, {})))
     outcomes += conformance(staged, silver_schema(allowed), SILVER_APP_LOGS, dts)
     for o in outcomes:
         if not o.passed and o.check in conditions:
@@ -156,6 +170,23 @@ def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], s
         elif not o.passed and o.check == "duplicate_rate_within_threshold" and duplicates is not None:
             o.samples = sample(duplicates, o.dt, F.lit(True), ["event_id", "event_ts", "event_type", "_source_file"])
     return outcomes
+
+
+def raw_pii_scan_columns(staged: DataFrame) -> list[str]:
+    """Silver's string columns that must hold no raw PII: all but ``user_id`` (personal data kept as the join
+    key by contract) and the landing key in ``_source_file``."""
+    return [f.name for f in staged.schema.fields
+            if f.dataType.simpleString() == "string" and f.name not in ("user_id", "_source_file", "dt")]
+
+
+def _quarantine_outcome(dt: str, stats: Mapping[str, float], settings: Settings) -> CheckOutcome:
+    quarantined, parsed = stats.get("quarantined_rows", 0.0), stats.get("bronze_parsed_rows", 0.0)
+    rate = quarantined / parsed if parsed else 0.0
+    return CheckOutcome(
+        "quarantine_rate_within_threshold", dt, rate <= settings.dq_quarantine_rate_max, ERROR, observed=rate,
+        threshold=settings.dq_quarantine_rate_max, failing_rows=int(quarantined),
+        detail=f"{int(quarantined)} of {int(parsed)} parsed rows quarantined",
+    )
 
 
 def row_count_anomalies(rows: Mapping[str, int], history: Mapping[str, float], settings: Settings) -> list[CheckOutcome]:
@@ -202,27 +233,43 @@ def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dt
     return outcomes
 
 
-def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
-                 untagged: list[str]) -> list[CheckOutcome]:
-    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII.
+def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """dt -> {"column: kind": rows} for the PII the detectors find in ``columns``.
 
-    The PII scan is a notice, not an inventory: it reads a deterministic sample of at most
-    ``PII_SCAN_ROWS`` rows per partition, runs the detectors once per row over all untagged columns joined
+    A notice or a gate, not an inventory: it reads a deterministic sample of at most ``PII_SCAN_ROWS`` rows
+    per partition (``rows``: dt -> row count), runs the detectors once per row over all the columns joined
     together, and per column only on the (rare) rows that matched.
     """
-    from medallion_pipeline.transforms.pii import pii_detectors
-
-    blob = F.concat_ws("\u0001", *[F.col(c) for c in untagged]) if untagged else F.lit(None).cast("string")
+    if not columns:
+        return {}
+    blob = F.concat_ws("\u0001", *[F.col(c) for c in columns])
     suspect = any_violation(pii_detectors(blob))
-    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
-    fractions = {dt: min(1.0, PII_SCAN_ROWS / f["_rows"]) if f["_rows"] else 1.0 for dt, f in figures.items()}
+    fractions = {dt: min(1.0, PII_SCAN_ROWS / n) if n else 1.0 for dt, n in rows.items()}
     scanned = staged.sampleBy("dt", fractions, seed=0) if any(v < 1 for v in fractions.values()) else staged
     found = {
         f"{column}|{kind}": F.count(F.when(hit, 1))
-        for column in untagged
+        for column in columns
         for kind, hit in pii_detectors(F.col(column)).items()
     }
-    hits = _per_dt(scanned.where(suspect), found) if untagged else {}
+    return {
+        dt: {key.replace("|", ": "): n for key, n in figures.items() if "|" in key and n}
+        for dt, figures in _per_dt(scanned.where(suspect), found).items()
+    }
+
+
+def _pii_outcome(check: str, severity: str, dt: str, found: Mapping[str, int]) -> CheckOutcome:
+    return CheckOutcome(
+        check, dt, not found, severity, observed=float(sum(found.values())), threshold=0.0,
+        failing_rows=sum(found.values()),
+        detail="; ".join(f"{key} in {n} rows" for key, n in sorted(found.items())),
+    )
+
+
+def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
+                 untagged: list[str]) -> list[CheckOutcome]:
+    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII."""
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
+    hits = pii_hits(staged, untagged, {dt: f["_rows"] for dt, f in figures.items()})
     outcomes = []
     for dt in dts:
         f = figures.get(dt, {"_rows": 0, "_malformed": 0})
@@ -236,12 +283,7 @@ def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, li
         added = new_columns.get(dt, [])
         outcomes.append(CheckOutcome("no_new_columns", dt, not added, WARN, observed=float(len(added)),
                                      threshold=0.0, detail=", ".join(added)))
-        found_here = {key: n for key, n in hits.get(dt, {}).items() if "|" in key and n}
-        outcomes.append(CheckOutcome(
-            "no_untagged_pii", dt, not found_here, WARN, observed=float(sum(found_here.values())), threshold=0.0,
-            failing_rows=sum(found_here.values()),
-            detail="; ".join(f"{key.replace('|', ': ')} in {n} rows" for key, n in sorted(found_here.items())),
-        ))
+        outcomes.append(_pii_outcome("no_untagged_pii", WARN, dt, hits.get(dt, {})))
     return outcomes
 
 

@@ -29,7 +29,8 @@ REPORT_CHUNK_CHARS = 64 * 1024
 
 
 def pii_key_for_driver(settings_secret_arn: str, region: str = "") -> str:
-    """The PII key from the driver's environment, else from Secrets Manager, else empty (embedded mode only)."""
+    """The PII key from the driver's environment, else from Secrets Manager, else empty: the driver's settings
+    then refuse to start (a separate driver never uses the public development key)."""
     if os.environ.get("MEDALLION_PII_KEY"):
         return os.environ["MEDALLION_PII_KEY"]
     if settings_secret_arn:

@@ -24,6 +24,7 @@ from medallion_pipeline.transforms.silver import (
     DUPLICATE_RANK,
     extra_columns,
     flag_rows,
+    free_text_columns,
     normalize,
     protect_pii,
     select_quarantine,
@@ -32,6 +33,8 @@ from medallion_pipeline.transforms.silver import (
 
 SILVER_DESCRIPTION = "Typed, deduplicated, PII-safe application log events (UTC)."
 QUARANTINE_DESCRIPTION = "Events that broke a row-level rule, with the reason; PII-safe."
+# New string fields and rescued values can hold anything: tagged, and masked like ``message``.
+MASKED_FREE_TEXT = "may hold personal data; emails, IPs, card numbers, keys and tokens masked"
 
 
 def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
@@ -50,10 +53,12 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     )
     stats = _row_accounting(bronze, flagged)
     evolving = extra_columns(flagged)
-    silver = stage_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=PII_COLUMNS,
+    pii = {**{c: MASKED_FREE_TEXT for c in free_text_columns(flagged) if c not in ("path", "user_agent")},
+           **PII_COLUMNS}
+    silver = stage_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=pii,
                          evolving=evolving)
     quarantine = stage_table(select_quarantine(flagged), env, SILVER_QUARANTINE, dts, stats=stats,
-                             pii=PII_COLUMNS, evolving=evolving)
+                             pii=pii, evolving=evolving)
     # Audit what was written, before anything is published (write–audit–publish).
     checks = audit_silver(silver.frame(spark), dts, stats, env.settings,
                           duplicates=flagged.where(F.col(DUPLICATE_RANK) > 1))

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, SOURCE_FILE
+from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, RESCUED, SOURCE_FILE
 from medallion_pipeline.schemas.silver import (
     CONTRACT_COLUMNS,
     EVENT_TS_RAW,
@@ -18,7 +18,7 @@ from medallion_pipeline.schemas.silver import (
     LINEAGE_COLUMNS,
     QUARANTINE_REASON,
 )
-from medallion_pipeline.transforms.pii import hmac_sha256_hex, mask_email, mask_free_text
+from medallion_pipeline.transforms.pii import mask_email, mask_free_text, pseudonymize
 
 DUPLICATE_RANK = "_duplicate_rank"
 
@@ -84,13 +84,21 @@ def flag_rows(normalized: DataFrame, allowed_event_types: Iterable[str]) -> Data
     )
 
 
+def free_text_columns(df: DataFrame) -> list[str]:
+    """String columns masked as free text: ``message``, ``path``, ``user_agent``, ``_rescued_data``, the raw
+    ``event_ts`` text and every string column that arrived after v1 — a new field (``debug_email``) or a
+    differently-cased known one rescued as JSON can hold anything."""
+    strings = {f.name for f in df.schema.fields if f.dataType.simpleString() == "string"}
+    named = [c for c in ("message", "path", "user_agent", RESCUED, EVENT_TS_RAW) if c in strings]
+    return named + [c for c in extra_columns(df) if c in strings]
+
+
 def protect_pii(df: DataFrame, pii_key: bytes) -> DataFrame:
-    """Masks ``email`` and PII in ``message``; pseudonymizes ``client_ip`` with a keyed HMAC."""
-    return (
-        df.withColumn("client_ip", hmac_sha256_hex(F.col("client_ip"), pii_key))
-        .withColumn("email", mask_email(F.col("email")))
-        .withColumn("message", mask_free_text(F.col("message")))
-    )
+    """Masks ``email`` and PII in every free-text column; pseudonymizes ``client_ip`` with a keyed HMAC."""
+    protected = pseudonymize(df, ["client_ip"], pii_key).withColumn("email", mask_email(F.col("email")))
+    for column in free_text_columns(df):
+        protected = protected.withColumn(column, mask_free_text(F.col(column)))
+    return protected
 
 
 def extra_columns(df: DataFrame) -> list[str]:

@@ -33,6 +33,8 @@ ASSET_CHECKS = [
     "silver/app_logs:duplicate_rate_within_threshold",
     "silver/app_logs:event_id_not_null",
     "silver/app_logs:event_type_allowed",
+    "silver/app_logs:no_raw_pii",
+    "silver/app_logs:quarantine_rate_within_threshold",
     "silver/app_logs:row_count_within_trailing_median",
     "silver/app_logs:schema_conforms",
     "silver/app_logs:total_rows_positive",

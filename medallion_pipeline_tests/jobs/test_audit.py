@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.audit import audit_bronze, audit_gold, audit_silver, row_count_anomalies
 from medallion_pipeline.jobs.bronze import run_bronze
@@ -174,3 +175,20 @@ def test_silver_without_any_bronze_fails_total_rows(spark, env):
     assert "upstream data missing" in got[("2024-01-05", "total_rows_positive")].detail
     assert report.partitions["2024-01-05"].published is False
     assert env.catalog.current(SILVER_APP_LOGS, ["2024-01-05"]) == {}
+
+
+def test_samples_are_pii_safe_in_every_column_on_every_layer(spark):
+    """Raw bronze values, a new column and ``_rescued_data`` all reach sample metadata masked and cut short."""
+    df = spark.createDataFrame(
+        [("jane.doe@example.com", "203.0.113.7", '{"Email":"x@y.io"}', "card 4111 1111 1111 1111 " + "z" * 500,
+          7, "2024-01-01")],
+        "email string, client_ip string, _rescued_data string, debug_note string, status int, dt string",
+    )
+    from medallion_pipeline.jobs.audit import SAMPLE_VALUE_CHARS, sample
+
+    (row,) = sample(df, "2024-01-01", F.lit(True))
+
+    assert row["email"] == "<email>" and row["client_ip"] == "<ip>"
+    assert row["_rescued_data"] == '{"Email":"<email>"}'
+    assert row["debug_note"].startswith("card <card> z") and len(row["debug_note"]) == SAMPLE_VALUE_CHARS
+    assert row["status"] == "7"

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from pyspark.sql import functions as F
 
-from medallion_pipeline.transforms.pii import hmac_sha256_hex, mask_email, mask_free_text
+from medallion_pipeline.transforms.pii import (
+    EMAIL_PATTERN,
+    hmac_pads,
+    mask_email,
+    mask_free_text,
+    pii_detectors,
+    pseudonymize,
+)
+from medallion_pipeline_tests.conftest import forbidden_strings
 
 VALUES = ["203.0.113.7", "", "2001:db8::1", "ünïcødé ✓ 日本", "x" * 200, None]
 KEYS = {
@@ -23,29 +32,39 @@ def _expected(key: bytes, value: str | None) -> str | None:
     return None if value is None else hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def test_hmac_sha256_hex_matches_python_hmac(spark):
+def test_pseudonymize_matches_python_hmac(spark):
     df = spark.createDataFrame([(i, v) for i, v in enumerate(VALUES)], "i int, v string")
-    rows = df.select("i", *[hmac_sha256_hex(F.col("v"), key).alias(name) for name, key in KEYS.items()]).collect()
+    rows = {
+        name: {r["i"]: r["v"] for r in pseudonymize(df, ["v"], key).collect()} for name, key in KEYS.items()
+    }
 
-    assert len(rows) == len(VALUES)
-    for row in rows:
-        value = VALUES[row["i"]]
-        for name, key in KEYS.items():
-            assert row[name] == _expected(key, value), (name, value)
+    for name, key in KEYS.items():
+        assert rows[name] == {i: _expected(key, v) for i, v in enumerate(VALUES)}, name
 
 
-def test_hmac_sha256_hex_null_stays_null_and_keys_differ(spark):
-    df = spark.createDataFrame([("203.0.113.7",), (None,)], "v string")
-    rows = df.select(
-        hmac_sha256_hex(F.col("v"), b"key-one").alias("one"),
-        hmac_sha256_hex(F.col("v"), b"key-two").alias("two"),
-    ).collect()
+def test_pseudonymize_null_stays_null_keys_differ_and_columns_keep_their_order(spark):
+    df = spark.createDataFrame([("203.0.113.7", "a"), (None, "b")], "v string, w string")
+    one = pseudonymize(df, ["v"], b"key-one")
+    two = pseudonymize(df, ["v"], b"key-two").collect()
 
-    assert (rows[1]["one"], rows[1]["two"]) == (None, None)
-    assert rows[0]["one"] != rows[0]["two"]
-    assert len(rows[0]["one"]) == 64 and int(rows[0]["one"], 16) >= 0
+    assert one.columns == ["v", "w"]
+    one = one.collect()
+    assert (one[1]["v"], two[1]["v"]) == (None, None)
+    assert one[0]["v"] != two[0]["v"]
+    assert re.fullmatch(r"[0-9a-f]{64}", one[0]["v"])
+    assert [r["w"] for r in one] == ["a", "b"]
     # A pseudonym is not a plain hash of the value.
-    assert rows[0]["one"] != hashlib.sha256(b"203.0.113.7").hexdigest()
+    assert one[0]["v"] != hashlib.sha256(b"203.0.113.7").hexdigest()
+
+
+def test_pseudonymize_keeps_the_key_out_of_the_plan(spark):
+    key = b"plan-secret-key"
+    inner, outer = hmac_pads(key)
+    df = spark.createDataFrame([("203.0.113.7",)], "v string")
+    plan = pseudonymize(df, ["v"], key)._jdf.queryExecution().toString()
+
+    assert forbidden_strings(key, inner, outer)
+    assert not [s for s in forbidden_strings(key, inner, outer) if s in plan.lower()]
 
 
 def test_mask_email(spark):
@@ -81,3 +100,64 @@ def test_mask_free_text(spark):
     df = spark.createDataFrame([(v,) for v in cases], "v string")
     got = {r["v"]: r["m"] for r in df.select("v", mask_free_text(F.col("v")).alias("m")).collect()}
     assert got == cases
+
+
+def test_mask_free_text_masks_every_kind_the_detectors_know(spark):
+    cases = {
+        "paid with 4111 1111 1111 1111 today": "paid with <card> today",
+        "key AKIAIOSFODNN7EXAMPLE leaked": "key <aws-key> leaked",
+        "Authorization: Bearer abcdefghijklmnop1234.xyz=": "Authorization: <bearer-token>",
+        "order 1704067200000 shipped": "order 1704067200000 shipped",  # epoch millis: not a card
+    }
+    df = spark.createDataFrame([(v,) for v in cases], "v string")
+    got = {r["v"]: r["m"] for r in df.select("v", mask_free_text(F.col("v")).alias("m")).collect()}
+    assert got == cases
+
+
+# The email pattern before it was made linear (quadratic on long runs of local-part characters).
+LEGACY_EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+ORDINARY_TEXT = [
+    "login by jane.doe@example.com ok", "mail a@b.io, b.c+tag@sub.example.co.uk; x@y", "user@localhost no tld",
+    "two: a@example.com b@example.org", "weird a@b@example.com", "trailing dot jane@example.com.",
+    "local part with dots ...x@example.com", "%percent+plus@example.com", "no email here at all",
+    "@example.com alone", "a@-bad-.example.com", "(jane@example.com)", "<jane@example.com>",
+    "jane@example.c", "jane@123.45.67.89", "",
+]
+
+
+def test_linear_email_pattern_finds_what_the_plain_one_found(spark):
+    df = spark.createDataFrame([(v,) for v in ORDINARY_TEXT], "v string")
+    rows = df.select(
+        "v",
+        F.regexp_replace("v", EMAIL_PATTERN, "<email>").alias("new"),
+        F.regexp_replace("v", LEGACY_EMAIL_PATTERN, "<email>").alias("legacy"),
+    ).collect()
+    assert [r["new"] for r in rows] == [r["legacy"] for r in rows]
+    assert sum(r["new"] != r["v"] for r in rows) >= 8  # the corpus exercises the pattern
+
+
+LONG = 2_000_000
+LONG_LINES = {
+    "letters": "x" * LONG,
+    "digits_and_dots": ("1234567890." * (LONG // 11 + 1))[:LONG],
+    "hex_and_colons": ("abcd:" * (LONG // 5 + 1))[:LONG],
+    "a_at": "a@" * (LONG // 2),
+}
+
+
+def test_masking_and_detection_are_linear_on_multi_megabyte_lines(spark):
+    """Each line is scanned by every pattern; with a backtracking pattern one line alone takes hours. The
+    tail proves the scan reaches the end (an email and an IP after 2 MB are still masked)."""
+    tail = " jane@example.com from 203.0.113.7"
+    df = spark.createDataFrame([(name, line + tail) for name, line in LONG_LINES.items()], "name string, v string")
+    detectors = pii_detectors(F.col("v"))
+    rows = df.select(
+        "name", F.substring(F.reverse(mask_free_text(F.col("v"))), 1, 40).alias("masked_tail"),
+        detectors["email"].alias("email"), detectors["ip_address"].alias("ip"),
+        detectors["card_number"].alias("card"),
+    ).collect()
+
+    assert {r["name"]: r["masked_tail"][::-1].split(" ", 1)[-1] for r in rows} == {
+        name: "<email> from <ip>" for name in LONG_LINES
+    }
+    assert all(r["email"] and r["ip"] and not r["card"] for r in rows)
