@@ -91,6 +91,16 @@ def forbidden_strings(*secrets: bytes) -> list[str]:
     return found
 
 
+def hostile_long_lines(length: int = 2_000_000) -> dict[str, str]:
+    """Lines that make a backtracking regex quadratic: letters, digits and dots, hex and colons, ``a@a@…``."""
+    return {
+        "letters": "x" * length,
+        "digits_and_dots": ("1234567890." * (length // 11 + 1))[:length],
+        "hex_and_colons": ("abcd:" * (length // 5 + 1))[:length],
+        "a_at": "a@" * (length // 2),
+    }
+
+
 DROP = object()
 
 

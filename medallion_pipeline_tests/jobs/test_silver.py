@@ -17,16 +17,10 @@ from medallion_pipeline.jobs.silver import run_silver
 from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE
 from medallion_pipeline.transforms.pii import hmac_pads
 from medallion_pipeline.transforms.silver import normalize, protect_pii
-from medallion_pipeline_tests.conftest import event, forbidden_strings, write_landing
+from medallion_pipeline_tests.conftest import event, forbidden_strings, hostile_long_lines, write_landing
 
 DT = "2024-01-01"
-TWO_MB = 2_000_000
-LONG_LINES = {
-    "letters": "x" * TWO_MB,
-    "digits_and_dots": ("1234567890." * (TWO_MB // 11 + 1))[:TWO_MB],
-    "hex_and_colons": ("abcd:" * (TWO_MB // 5 + 1))[:TWO_MB],
-    "a_at": "a@" * (TWO_MB // 2),
-}
+LONG_LINES = hostile_long_lines()
 RAW_PII = ("jane.doe@example.com", "203.0.113.7", "x@y.io", "198.51.100.23")
 
 

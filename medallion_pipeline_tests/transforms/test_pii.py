@@ -16,7 +16,7 @@ from medallion_pipeline.transforms.pii import (
     pii_detectors,
     pseudonymize,
 )
-from medallion_pipeline_tests.conftest import forbidden_strings
+from medallion_pipeline_tests.conftest import forbidden_strings, hostile_long_lines
 
 VALUES = ["203.0.113.7", "", "2001:db8::1", "ünïcødé ✓ 日本", "x" * 200, None]
 KEYS = {
@@ -136,13 +136,7 @@ def test_linear_email_pattern_finds_what_the_plain_one_found(spark):
     assert sum(r["new"] != r["v"] for r in rows) >= 8  # the corpus exercises the pattern
 
 
-LONG = 2_000_000
-LONG_LINES = {
-    "letters": "x" * LONG,
-    "digits_and_dots": ("1234567890." * (LONG // 11 + 1))[:LONG],
-    "hex_and_colons": ("abcd:" * (LONG // 5 + 1))[:LONG],
-    "a_at": "a@" * (LONG // 2),
-}
+LONG_LINES = hostile_long_lines()
 
 
 def test_masking_and_detection_are_linear_on_multi_megabyte_lines(spark):
