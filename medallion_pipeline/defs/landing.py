@@ -126,10 +126,10 @@ def discover_listing(landing: LandingStore, dts: list[str]) -> Iterator[SeenFile
 
 
 def drain_queue(queue: NotificationQueue, landing: S3LandingStore, record: Callable[[list[SeenFile]], None],
-                settings: Settings, report: TickReport) -> None:
-    """Receive notifications until the queue is empty or the tick's budget is spent; every
-    ``FLUSH_EVERY`` messages, record their files durably, then delete them."""
-    deadline = time.monotonic() + settings.landing_tick_budget_seconds
+                settings: Settings, report: TickReport, monotonic: Callable[[], float] = time.monotonic) -> None:
+    """Receive notifications until the queue is empty or the tick's budget (on ``monotonic``, which tests
+    replace) is spent; every ``FLUSH_EVERY`` messages, record their files durably, then delete them."""
+    deadline = monotonic() + settings.landing_tick_budget_seconds
     handled: list[QueueMessage] = []
     seen: list[SeenFile] = []
 
@@ -139,7 +139,7 @@ def drain_queue(queue: NotificationQueue, landing: S3LandingStore, record: Calla
         handled.clear()
         seen.clear()
 
-    while report.messages < settings.landing_tick_max_messages and time.monotonic() < deadline:
+    while report.messages < settings.landing_tick_max_messages and monotonic() < deadline:
         messages = queue.receive(min(10, settings.landing_tick_max_messages - report.messages))
         if not messages:
             break

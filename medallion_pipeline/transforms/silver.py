@@ -75,7 +75,9 @@ def flag_rows(normalized: DataFrame, allowed_event_types: Iterable[str]) -> Data
     choice is deterministic across reruns.
     """
     flagged = normalized.withColumn(QUARANTINE_REASON, quarantine_reason(allowed_event_types))
-    content_hash = F.xxhash64(*[c for c in CONTRACT_COLUMNS])
+    # Every column, by name: copies that differ only in a new column or in _rescued_data still rank the
+    # same way whatever order the input arrives in.
+    content_hash = F.xxhash64(*sorted(c for c in normalized.columns if c != INGESTED_AT))
     window = Window.partitionBy("dt", "event_id", F.col(QUARANTINE_REASON).isNull()).orderBy(
         F.col(INGESTED_AT).asc_nulls_last(), F.col(SOURCE_FILE), content_hash
     )

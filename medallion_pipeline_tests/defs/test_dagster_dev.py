@@ -38,10 +38,16 @@ from medallion_pipeline_tests.dagster_dev import DagsterDev
 
 pytestmark = [pytest.mark.slow, pytest.mark.starts_first]  # ~8 min: see conftest's collection order
 
+# The days are fixed when the module is imported, and the server's clock may pass midnight UTC while it runs
+# (~8 min): each day is chosen so that the outcome is the same whether the server's today is TODAY or the day
+# after. DAY and OLD stay inside the listing look-back, the backfill days outside it, the start date before all.
+LOOKBACK_DAYS, OLD_AGE, BACKFILL_NEWEST_AGE = 3, 2, 5
+assert OLD_AGE + 1 <= LOOKBACK_DAYS < BACKFILL_NEWEST_AGE
 TODAY = datetime.now(timezone.utc).date()
-DAY, OLD = TODAY.isoformat(), (TODAY - timedelta(days=2)).isoformat()
+DAY, OLD = TODAY.isoformat(), (TODAY - timedelta(days=OLD_AGE)).isoformat()
 REFRESHED = (BRONZE_APP_LOGS, SILVER_APP_LOGS, *GOLD_TABLES, METRICS_DQ)
 FLOW_TIMEOUT_S = 420  # bounded wait; the flow takes ~2-3 min on 2 busy cores
+TICKS_TIMEOUT_S = 120  # bounded wait for a few 2 s sensor ticks on 2 busy cores
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED]
 
@@ -59,6 +65,7 @@ class Deployment:
             "MEDALLION_SPARK_MASTER": "local[2]",
             "MEDALLION_SPARK_CONF": json.dumps(TEST_SPARK_CONF),  # every run starts its own Spark
             "MEDALLION_LANDING_SENSOR_INTERVAL_SECONDS": "2",
+            "MEDALLION_LANDING_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
             "MEDALLION_AUTOMATION_INTERVAL_SECONDS": "2",
             "MEDALLION_LANDING_BATCH_FILES": "2",
             "MEDALLION_LANDING_BATCH_WAIT_MINUTES": "0.1",  # a lone late file goes after 6 s
@@ -94,6 +101,22 @@ class Deployment:
                 time.sleep(1)
         pytest.fail(f"{what} not done within {FLOW_TIMEOUT_S} s\n{self.server.log_tail()}")
 
+    def ticks_after(self, sensors: list[str], after: float, count: int = 2) -> dict[str, list[dict]]:
+        """Each sensor's finished ticks that started after ``after``, once every sensor has ``count`` of them."""
+        query = ("query($s: SensorSelector!, $after: Float) { sensorOrError(sensorSelector: $s) {"
+                 " ... on Sensor { sensorState { ticks(afterTimestamp: $after) {"
+                 " status runIds requestedAssetMaterializationCount error { message } } } } } }")
+        deadline = time.monotonic() + TICKS_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ticks = {name: [t for t in self.server.graphql(query, {"s": {**LOCATION, "sensorName": name},
+                                                                   "after": after})
+                            ["sensorOrError"]["sensorState"]["ticks"] if t["status"] != "STARTED"]
+                     for name in sensors}
+            if all(len(t) >= count for t in ticks.values()):
+                return ticks
+            time.sleep(1)
+        pytest.fail(f"not {count} ticks of each of {sensors} within {TICKS_TIMEOUT_S} s\n{self.server.log_tail()}")
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, spark):
@@ -125,13 +148,20 @@ def test_dropped_files_flow_to_gold_and_a_late_file_refreshes_its_day_only(deplo
     took = deployment.wait_until(lambda v: all(v.get((str(t), OLD)) != before[(str(t), OLD)] for t in REFRESHED),
                                  f"the late file's day {OLD} refreshed in every layer")
     print(f"late file to metrics: {took:.0f} s")
-    time.sleep(8)  # a few more sensor and automation ticks: nothing else may follow
+    done_at = time.time()
+    with deployment.instance() as instance:
+        runs_when_done = {r.run_id for r in instance.get_runs()}
+    # Nothing else may follow: the landing sensor's and the automation's next ticks request nothing.
+    ticks = deployment.ticks_after(["landing_files", "medallion_automation"], after=done_at)
+    assert all(t["status"] in ("SKIPPED", "SUCCESS") and not t["runIds"]
+               and t["requestedAssetMaterializationCount"] == 0 for sensor in ticks.values() for t in sensor), ticks
     after = deployment.versions()
     changed = {key for key in after if after[key] != before.get(key)}
     assert {dt for _, dt in changed} == {OLD}
     assert {(str(t), OLD) for t in REFRESHED} <= changed
 
     with deployment.instance() as instance:
+        assert {r.run_id for r in instance.get_runs()} == runs_when_done
         late_runs = [r for r in instance.get_runs() if r.run_id not in runs_before]
         assert late_runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in late_runs)
         for run in late_runs:  # each run targeted the late day alone
@@ -144,7 +174,7 @@ def test_dropped_files_flow_to_gold_and_a_late_file_refreshes_its_day_only(deplo
 
 # --- range backfills (issue 5): what the UI's "Launch backfill" button sends -----------------------------
 
-BACKFILL_DAYS = [(TODAY - timedelta(days=14 - i)).isoformat() for i in range(10)]  # outside the look-back
+BACKFILL_DAYS = [(TODAY - timedelta(days=BACKFILL_NEWEST_AGE + 9 - i)).isoformat() for i in range(10)]
 SILVER_AND_GOLD = [SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES]
 LOCATION = {"repositoryLocationName": "medallion_pipeline.definitions", "repositoryName": "__repository__"}
 
@@ -221,3 +251,29 @@ def test_a_ten_day_backfill_from_the_ui_is_one_run_per_asset_range_and_equals_pe
         LAYER_JOBS["gold"](spark, [dt], env)
     print(f"per-day silver and gold: {time.monotonic() - clock:.0f} s")
     assert published_rows(deployment, spark) == ranged
+
+
+# --- a rejected day in the UI (issue 12) -------------------------------------------------------------------
+
+# Outside the listing look-back (the landing sensor leaves it alone) and newer than every backfill day.
+REJECTED_DAY = (TODAY - timedelta(days=BACKFILL_NEWEST_AGE - 1)).isoformat()
+PARTITION_STATUS = (
+    "query($k: AssetKeyInput!) { assetNodeOrError(assetKey: $k) { __typename ... on AssetNode {"
+    " partitionStats { numMaterialized numFailed }"
+    " assetPartitionStatuses { __typename ... on TimePartitionStatuses { ranges { startKey endKey status } } } } } }"
+)
+
+
+def test_a_rejected_day_is_failed_not_materialized_in_the_ui(deployment):
+    # Logins without a user: the day fails silver's user_id_null_rate_within_threshold and is not published.
+    write_landing(deployment.settings.landing_root, REJECTED_DAY, "bad.json",
+                  [event(i, dt=REJECTED_DAY, event_id=f"bad-{i}", event_type="login", user_id=None, method=None,
+                         path=None, status=None, latency_ms=None, bytes=None) for i in range(40)])
+    assert deployment.cli("run", "--from", REJECTED_DAY, "--to", REJECTED_DAY, "--select", "bronze", "silver") == 1
+    assert (str(SILVER_APP_LOGS), REJECTED_DAY) not in deployment.versions()
+
+    node = deployment.server.graphql(PARTITION_STATUS, {"k": {"path": SILVER_APP_LOGS.asset_path}})["assetNodeOrError"]
+    ranges = node["assetPartitionStatuses"]["ranges"]
+    status = {r["status"] for r in ranges if r["startKey"] <= REJECTED_DAY <= r["endKey"]}
+    assert status == {"FAILED"}, ranges  # not MATERIALIZED (green), as a reported materialization would make it
+    assert node["partitionStats"]["numFailed"] >= 1, node

@@ -14,6 +14,7 @@ from medallion_pipeline.definitions import build_definitions
 from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.sample_data import Dirt, generate
 from medallion_pipeline.tables import GOLD_DAILY_KPIS, SILVER_APP_LOGS, SILVER_QUARANTINE
+from medallion_pipeline_tests.check_evaluations import check_evaluations, declared_checks
 from medallion_pipeline_tests.conftest import event, write_landing
 
 SILVER = dg.AssetKey(SILVER_APP_LOGS.asset_path)
@@ -69,7 +70,7 @@ def test_failing_partition_keeps_published_data_and_blocks_downstream(spark, med
         assert fingerprint(published.location) == before
         assert env.catalog.current(GOLD_DAILY_KPIS, [dt])[dt].version_id == gold_before.version_id
         materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
-        assert materialized == {"bronze", "silver"}  # gold and metrics never ran
+        assert materialized == {"bronze"}  # the rejected silver day is not reported; gold and metrics never ran
 
         evaluation = check_evaluation(instance, result.run_id, "user_id_null_rate_within_threshold")
         assert evaluation.passed is False
@@ -96,13 +97,23 @@ def test_range_run_publishes_good_days_and_reports_the_bad_one(spark, medallion_
         assert metadata["partitions_failed"] == "2024-01-03"
         assert metadata["partitions_passed"] == "2024-01-01, 2024-01-02, 2024-01-04, 2024-01-05"
         assert "| 2024-01-03 | **FAIL (ERROR)** |" in metadata["verdicts"]
-        # Each partition's materialization says whether it passed its gates.
-        for dt in days:
+        # The rejected day is not materialized (the UI would show it green otherwise), in either silver table;
+        # the published days are, each with its own figures.
+        published = {d for d in days if d != "2024-01-03"}
+        assert instance.get_materialized_partitions(SILVER) == published
+        assert instance.get_materialized_partitions(dg.AssetKey(SILVER_QUARANTINE.asset_path)) == published
+        for dt in sorted(published):
             record = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=SILVER, asset_partitions=[dt]), limit=1).records[0]
             meta = record.asset_materialization.metadata
-            assert meta["dq_passed"].value is (dt != "2024-01-03")
-            assert meta["published"].value is (dt != "2024-01-03")
+            assert meta["dq_passed"].value is True and meta["published"].value is True
+            assert meta["dagster/row_count"].value == env.catalog.current(SILVER_APP_LOGS, [dt])[dt].row_count
+        # Its verdicts are in the check evaluation (above), the run's failure, and an observation of the day.
+        assert "2024-01-03 user_id_null_rate_within_threshold" in result.failure_data_for_node("silver").error.message
+        observation = instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key=SILVER, asset_partitions=["2024-01-03"]), limit=1).records[0]
+        meta = observation.asset_observation.metadata
+        assert meta["published"].value is False and "user_id_null_rate_within_threshold" in meta["dq_failed_checks"].value
         assert env.catalog.current(GOLD_DAILY_KPIS, days) == {}
 
         # The good days' gold and metrics: requested from the catalog, one ranged run per stretch of days.
@@ -122,23 +133,22 @@ def test_range_run_publishes_good_days_and_reports_the_bad_one(spark, medallion_
 def test_warnings_never_block(spark, medallion_env, env):
     dt = "2024-01-01"
     lines = [event(i, dt) for i in range(50)] + ["not json"] * 5  # 9 % malformed: WARN
-    lines.append(event(99, dt, service="mail jane.doe@example.com"))  # PII in an untagged column: WARN
+    # PII in a column bronze does not tag: a WARN there; silver masks it, so its no_raw_pii gate passes.
+    lines.append(event(99, dt, user_agent="mail jane.doe@example.com"))
     write_landing(medallion_env.landing_root, dt, "a.jsonl", lines)
     defs = build_definitions(medallion_env)
     with dg.instance_for_test() as instance:
         result = run(defs, instance, dt)
         assert result.success
-        evaluations = {
-            r.event_log_entry.dagster_event.event_specific_data.check_name:
-                r.event_log_entry.dagster_event.event_specific_data
-            for r in instance.event_log_storage.get_records_for_run(
-                result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+        evaluations = check_evaluations(instance, result.run_id)
+        assert set(evaluations) == declared_checks(defs)
+        failed = {key: e.severity for key, e in evaluations.items() if not e.passed}
+        assert failed == {
+            ("bronze/app_logs", "malformed_rate_within_threshold"): dg.AssetCheckSeverity.WARN,
+            ("bronze/app_logs", "no_untagged_pii"): dg.AssetCheckSeverity.WARN,
         }
-        assert evaluations["malformed_rate_within_threshold"].passed is False
-        assert evaluations["malformed_rate_within_threshold"].severity == dg.AssetCheckSeverity.WARN
-        assert evaluations["no_untagged_pii"].passed is False
-        assert "service: email in 1 rows" in evaluations["no_untagged_pii"].metadata["failed"].value[0]
-        assert all(e.passed for e in evaluations.values() if e.severity == dg.AssetCheckSeverity.ERROR)
+        untagged = evaluations[("bronze/app_logs", "no_untagged_pii")]
+        assert "user_agent: email in 1 rows" in untagged.metadata["failed"].value[0]
         assert env.catalog.current(GOLD_DAILY_KPIS, [dt])
 
 

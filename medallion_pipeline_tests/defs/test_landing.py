@@ -19,22 +19,30 @@ from dagster._core.test_utils import create_run_for_test
 
 from medallion_pipeline.batching import LandingBatches
 from medallion_pipeline.defs import landing
-from medallion_pipeline.defs.landing import BATCH_TAG, InstanceStore, landing_sensor, landing_tick
+from medallion_pipeline.defs.landing import (
+    BATCH_TAG,
+    InstanceStore,
+    TickReport,
+    drain_queue,
+    landing_sensor,
+    landing_tick,
+)
 from medallion_pipeline.resources.catalog import LedgerEntry, PartitionVersion, open_catalog
 from medallion_pipeline.resources.landing import S3LandingStore
-from medallion_pipeline.resources.notifications import SqsNotificationQueue
+from medallion_pipeline.resources.notifications import NotificationQueue, QueueMessage, SqsNotificationQueue
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 from medallion_pipeline_tests.conftest import write_landing
 
 NOW = datetime(2024, 1, 5, 12, 0, tzinfo=timezone.utc)
 TODAY, YESTERDAY, OLD = "2024-01-05", "2024-01-04", "2024-01-02"
 WAIT = timedelta(minutes=5)
+VISIBILITY_S = 60  # far above any tick here: a message comes back only when a test moves moto's clock past it
 
 
 class Landing:
     """A landing bucket with its notification queue (and dead-letter queue) on the moto server."""
 
-    def __init__(self, settings, via_sns: bool = False, visibility_s: int = 1):
+    def __init__(self, settings, via_sns: bool = False, visibility_s: int = VISIBILITY_S):
         self.s3, self.sqs = boto3.client("s3"), boto3.client("sqs")
         self.s3.create_bucket(Bucket="landing")
         self.dlq = self.sqs.create_queue(QueueName="landing-dlq")["QueueUrl"]
@@ -174,14 +182,15 @@ def test_a_late_file_requests_its_own_partition_only(bucket, instance):
     assert waiting(instance) == {OLD: [late], TODAY: []}  # today's files left once bronze had them
 
 
-def test_unparseable_messages_stay_on_the_queue_for_the_dead_letter_queue(bucket, instance):
+def test_unparseable_messages_stay_on_the_queue_for_the_dead_letter_queue(bucket, instance, monkeypatch):
+    sqs_clock = MotoSqsClock(monkeypatch)
     bucket.sqs.send_message(QueueUrl=bucket.queue, MessageBody="{not json")
     key = bucket.put(TODAY, "a.json")
     for attempt in range(3):
         summary = landing_tick(instance, bucket.settings, NOW)[1]
         if attempt < 2:
             assert "1 unparseable" in summary
-        time.sleep(1.1)  # the queue's visibility timeout
+        sqs_clock.advance(VISIBILITY_S + 1)  # the queue's visibility timeout passes
     assert waiting(instance) == {TODAY: [key]}
     assert bucket.depth() == 0
     dead = bucket.sqs.receive_message(QueueUrl=bucket.dlq, MaxNumberOfMessages=10)["Messages"]
@@ -195,13 +204,14 @@ class CrashingQueue(SqsNotificationQueue):
         raise SystemExit("killed between recording pending files and deleting messages")
 
 
-def test_a_crash_between_recording_and_deleting_loses_nothing_and_runs_once(bucket, instance):
+def test_a_crash_between_recording_and_deleting_loses_nothing_and_runs_once(bucket, instance, monkeypatch):
+    sqs_clock = MotoSqsClock(monkeypatch)
     keys = sorted(bucket.put(TODAY, f"f{i}.json") for i in range(5))
     with pytest.raises(SystemExit):
         landing_tick(instance, bucket.settings, NOW, queue=CrashingQueue(bucket.queue))
     assert waiting(instance) == {TODAY: keys}  # durable before the crash
     assert bucket.depth() == 6  # nothing deleted (5 files + S3's test event)
-    time.sleep(1.1)  # the messages come back after the visibility timeout
+    sqs_clock.advance(VISIBILITY_S + 1)  # the messages come back after the visibility timeout
     requests, summary = landing_tick(instance, bucket.settings, NOW)
     assert "0 new files" in summary and bucket.depth() == 0
     assert requested(requests) == [(TODAY, f"{TODAY}#1", "count")]
@@ -227,15 +237,76 @@ def test_a_failed_run_is_retried_and_a_successful_one_forgotten(bucket, instance
     assert waiting(instance) == {}
 
 
-def fast_moto_sqs_clock(monkeypatch) -> None:
-    """moto's SQS scans every message of a queue on each request, reading a clock that costs ~8 us per call
-    (``datetime`` arithmetic): a 10,000-deep queue then takes minutes per thousand requests. The in-process
-    server gets the same clock from ``time.time()``; what the sensor sends and receives is unchanged."""
-    import moto.sqs.models
-    from moto.core.utils import unix_time
+class MotoSqsClock:
+    """The in-process moto server's SQS clock, which a test moves forward: a visibility timeout passes at once,
+    not after a sleep. It reads ``time.time()``: moto's own clock costs ~8 us per call (``datetime``
+    arithmetic) and its SQS reads it for every message of a queue on each request, so a 10,000-deep queue
+    would take minutes per thousand requests. What the sensor sends and receives is unchanged."""
 
-    monkeypatch.setattr(moto.sqs.models, "unix_time_millis",
-                        lambda dt=None: time.time() * 1000.0 if dt is None else unix_time(dt) * 1000.0)
+    def __init__(self, monkeypatch):
+        import moto.sqs.models
+        from moto.core.utils import unix_time
+
+        self.offset_s = 0.0
+        monkeypatch.setattr(moto.sqs.models, "unix_time_millis",
+                            lambda dt=None: (time.time() + self.offset_s) * 1000.0 if dt is None
+                            else unix_time(dt) * 1000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
+def s3_notification(key: str, etag: str) -> str:
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "landing"}, "object": {"key": f"logs/{key}", "size": 100, "eTag": etag}}}]})
+
+
+class ManualClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ListQueue(NotificationQueue):
+    """An in-memory queue on which every receive takes ``receive_s`` of a manual clock; received messages
+    are hidden until deleted (a visibility timeout that never passes)."""
+
+    def __init__(self, bodies: list[str], clock: ManualClock, receive_s: float):
+        self.messages = {str(i): QueueMessage(str(i), f"receipt-{i}", body) for i, body in enumerate(bodies)}
+        self.in_flight: set[str] = set()
+        self.clock, self.receive_s = clock, receive_s
+
+    def receive(self, max_messages):
+        self.clock.now += self.receive_s
+        visible = [m for i, m in self.messages.items() if i not in self.in_flight][:min(max_messages, 10)]
+        self.in_flight.update(m.id for m in visible)
+        return visible
+
+    def delete(self, messages):
+        for m in messages:
+            del self.messages[m.id]
+            self.in_flight.discard(m.id)
+        return len(messages)
+
+
+def test_a_tick_stops_draining_when_its_time_budget_is_spent_and_the_next_continues(settings):
+    clock = ManualClock()
+    keys = [f"web/dt={TODAY}/f{i:03d}.json" for i in range(100)]
+    queue = ListQueue([s3_notification(k, f"{i:032x}") for i, k in enumerate(keys)], clock, receive_s=1.0)
+    landing_store = S3LandingStore("s3://landing/logs", client=object())  # only maps keys: no S3 call
+    budget = replace(settings, landing_tick_budget_seconds=3.0, landing_tick_max_messages=1000)
+    recorded, per_tick = [], []
+    while queue.messages and len(per_tick) < 10:
+        report = TickReport()
+        drain_queue(queue, landing_store, recorded.extend, budget, report, monotonic=clock)
+        per_tick.append(report.messages)
+    # Three receives of ten fit in a 3 s budget at 1 s each; what a tick received is recorded and deleted.
+    assert per_tick == [30, 30, 30, 10]
+    assert sorted(f.key for f in recorded) == keys and {f.dt for f in recorded} == {TODAY}
+    assert queue.messages == {}
 
 
 @pytest.mark.slow
@@ -244,8 +315,8 @@ def test_a_deep_queue_is_recorded_across_bounded_ticks_with_nothing_lost(aws, se
     — moto's SQS is O(queue depth) per request, so that run takes minutes) drained by ticks capped at a
     fifth of the queue, each recording what it received before deleting it."""
     depth = int(os.environ.get("MEDALLION_TEST_QUEUE_DEPTH", "2000"))
-    fast_moto_sqs_clock(monkeypatch)
-    bucket = Landing(settings, visibility_s=60)
+    MotoSqsClock(monkeypatch)
+    bucket = Landing(settings)
     bucket.sqs.purge_queue(QueueUrl=bucket.queue)  # S3's test event
     template = {"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                 "s3": {"bucket": {"name": "landing"}, "object": {"key": "", "size": 100, "eTag": ""}}}
@@ -258,21 +329,16 @@ def test_a_deep_queue_is_recorded_across_bounded_ticks_with_nothing_lost(aws, se
             entries.append({"Id": str(i - start), "MessageBody": json.dumps({"Records": [record]})})
         bucket.sqs.send_message_batch(QueueUrl=bucket.queue, Entries=entries)
     cap = depth // 5
-    tight = replace(bucket.settings, landing_tick_budget_seconds=20.0, landing_tick_max_messages=cap)
-    handled, ticks, slowest = [], 0, 0.0
-    while bucket.depth() and ticks < 50:
-        started = time.monotonic()
+    # Only the message cap bounds these ticks (the time budget has its own test, on a manual clock).
+    tight = replace(bucket.settings, landing_tick_budget_seconds=3600.0, landing_tick_max_messages=cap)
+    handled = []
+    while bucket.depth() and len(handled) < 50:
         summary = landing_tick(instance, tight, NOW)[1]
-        slowest = max(slowest, time.monotonic() - started)
         handled.append(int(summary.split(" messages")[0].rsplit(", ", 1)[-1]))
-        ticks += 1
-    print(f"depth={depth} ticks={ticks} handled per tick={handled} slowest tick={slowest:.1f}s")
-    assert sum(handled) == depth and max(handled) <= cap and ticks >= 5, handled
+    assert handled == [cap] * 5
     recorded = waiting(instance)
     assert sum(len(keys) for keys in recorded.values()) == depth
     assert sorted(recorded) == dts and all(len(keys) == depth // 5 for keys in recorded.values())
-    # The budget plus one flush, far inside Dagster's 60 s sensor timeout (a bound, not a benchmark).
-    assert slowest < 40
 
 
 # --- listing mode ---------------------------------------------------------------------------------------

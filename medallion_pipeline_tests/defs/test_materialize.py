@@ -10,6 +10,7 @@ from medallion_pipeline.definitions import build_definitions
 from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.sample_data import generate
 from medallion_pipeline.tables import ALL_TABLES, GOLD_DAILY_KPIS, SILVER_APP_LOGS
+from medallion_pipeline_tests.check_evaluations import check_evaluations, declared_checks
 
 RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
 
@@ -21,12 +22,14 @@ def test_range_run_materializes_every_layer_with_partition_metadata(spark, medal
         result = dg.materialize(list(defs.assets), resources=defs.resources, instance=instance, tags=RANGE)
         assert result.success
         assert len(instance.get_runs()) == 1
+        assert set(check_evaluations(instance, result.run_id)) == declared_checks(defs)
         for table in ALL_TABLES:
             assert sorted(env.catalog.current(table, ["2024-01-01", "2024-01-02"])) == ["2024-01-01", "2024-01-02"]
         gold_before = sorted(map(tuple, read_published(spark, env, GOLD_DAILY_KPIS, ["2024-01-01", "2024-01-02"]).collect()))
         # The same run again: nothing new in landing, every check still reports, gold is identical.
         again = dg.materialize(list(defs.assets), resources=defs.resources, instance=instance, tags=RANGE)
         assert again.success
+        assert set(check_evaluations(instance, again.run_id)) == declared_checks(defs)
         gold_after = sorted(map(tuple, read_published(spark, env, GOLD_DAILY_KPIS, ["2024-01-01", "2024-01-02"]).collect()))
         assert gold_after == gold_before
         records = {

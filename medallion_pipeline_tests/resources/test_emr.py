@@ -9,8 +9,9 @@ in-process moto backend.
 from __future__ import annotations
 
 import json
-import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -207,13 +208,48 @@ def test_failed_or_cancelled_job_run_fails_with_its_id_and_details(application, 
     assert f"EMR Serverless job run {job.id}" in message and f"ended {state}" in message and details in message
 
 
-def test_terminated_dagster_run_cancels_the_job_run(application):
-    def script(driver: FakeDriver, job):
-        driver.say("opened", {"extras": {}})
-        time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGINT)  # what terminating a run does to its run worker
+# The run worker of the termination test: metrics_dq through the EMR launcher, recorded in DAGSTER_HOME.
+RUN_WORKER = (
+    "import json, dagster as dg\n"
+    "from medallion_pipeline_tests.resources.test_emr import materialize_metrics\n"
+    "with dg.DagsterInstance.get() as instance:\n"
+    "    result = materialize_metrics(instance)\n"
+    "print(json.dumps({'success': result.success}))\n"
+)
+FOLLOWING_THE_DRIVER = "reading Pipes messages from CloudWatch Logs"
 
-    result = materialize_with_driver(application, script)
-    assert not result.success
+
+def wait_for_log(instance, text: str, worker: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Until a run in ``instance`` logged ``text``; fails if the worker exits first or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, worker.communicate()
+        if any(text in (e.message or "") for run in instance.get_runs() for e in instance.all_logs(run.run_id)):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"no run logged {text!r} within {timeout_s} s")
+
+
+def test_terminated_dagster_run_cancels_the_job_run(application):
+    # Terminating a run sends SIGINT to its run worker: here a worker process of its own, signalled once it
+    # is following the RUNNING job run (never the test process itself).
+    worker = subprocess.Popen([sys.executable, "-c", RUN_WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            wait_for_log(instance, FOLLOWING_THE_DRIVER, worker)
+            driver = FakeDriver(application, lambda driver, job: driver.say("opened", {"extras": {}}))
+            driver.run()  # in this thread: the job run exists, its driver opens the Pipes session
+            assert driver.error is None
+            worker.send_signal(signal.SIGINT)
+            out, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+            assert json.loads(out.strip().splitlines()[-1]) == {"success": False}
+            [run] = instance.get_runs()
+            assert any("cancelling EMR Serverless job run" in (e.message or "") for e in instance.all_logs(run.run_id))
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
     [job] = job_runs(application)
     assert job.state == "CANCELLED"

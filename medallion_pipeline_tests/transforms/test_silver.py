@@ -230,13 +230,15 @@ def test_protect_pii(spark):
 def test_select_silver_and_quarantine_split_rows_and_order_columns(spark):
     lines = [
         event(1, region="eu"),
-        event(1, region="eu-dup"),  # same event_id, same file: a duplicate (rank 2)
         event(2, region=DROP),
         event(3, region="us", status=600),
         event(4, event_ts="junk"),
         "garbage",
     ]
-    bronze = _bronze(spark, lines, new_columns={"region": "region"})
+    # Same event_id, ingested later: the duplicate (rank 2); the earliest-ingested copy wins.
+    late_copy = _bronze(spark, [event(1, region="eu-dup")], ingested="2024-01-02 05:00:00", file="b.jsonl",
+                        new_columns={"region": "region"})
+    bronze = late_copy.unionByName(_bronze(spark, lines, new_columns={"region": "region"}))
     flagged = flag_rows(protect_pii(normalize(bronze), PII_KEY), DEFAULT_EVENT_TYPES)
     silver, quarantine = select_silver(flagged), select_quarantine(flagged)
     silver_rows = silver.collect()
@@ -250,7 +252,7 @@ def test_select_silver_and_quarantine_split_rows_and_order_columns(spark):
 
     assert sorted(r["event_id"] for r in silver_rows) == ["e1", "e2"]
     silver_by_id = {r["event_id"]: r for r in silver_rows}
-    assert silver_by_id["e1"]["region"] in ("eu", "eu-dup")
+    assert silver_by_id["e1"]["region"] == "eu"
     assert silver_by_id["e2"]["region"] is None
     assert silver_by_id["e1"]["email"] == "***@example.com"
     assert silver_by_id["e1"]["_source_file"] == "web/dt=2024-01-01/a.jsonl"
@@ -263,3 +265,14 @@ def test_select_silver_and_quarantine_split_rows_and_order_columns(spark):
     assert quarantine_rows["e4"]["event_ts"] is None
     assert quarantine_rows["e4"]["event_ts_raw"] == "junk"
     assert quarantine_rows["e4"]["client_ip"] != "203.0.113.7"  # PII-safe as well
+
+
+def test_copies_differing_only_in_a_new_column_rank_the_same_whatever_the_input_order(spark):
+    """Same event_id, file and ingestion time: the content hash (over every column) breaks the tie."""
+    copies = [_bronze(spark, [event(1, region=region)], new_columns={"region": "region"}) for region in ("eu", "us")]
+    winners = set()
+    for first, second in (copies, copies[::-1]):
+        flagged = flag_rows(protect_pii(normalize(first.unionByName(second)), PII_KEY), DEFAULT_EVENT_TYPES)
+        (row,) = select_silver(flagged).collect()
+        winners.add(row["region"])
+    assert len(winners) == 1
