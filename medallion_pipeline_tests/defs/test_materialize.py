@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 import dagster as dg
+from dagster._serdes import serialize_value
 
 from medallion_pipeline.definitions import build_definitions
 from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.sample_data import generate
 from medallion_pipeline.tables import ALL_TABLES, GOLD_DAILY_KPIS, SILVER_APP_LOGS
+from medallion_pipeline.transforms.pii import hmac_pads
 from medallion_pipeline_tests.check_evaluations import check_evaluations, declared_checks
+from medallion_pipeline_tests.conftest import TEST_PII_KEY, forbidden_strings
 
 RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
 
@@ -23,6 +26,10 @@ def test_range_run_materializes_every_layer_with_partition_metadata(spark, medal
         assert result.success
         assert len(instance.get_runs()) == 1
         assert set(check_evaluations(instance, result.run_id)) == declared_checks(defs)
+        # Neither the PII key nor its HMAC pads in any event or metadata Dagster recorded.
+        logged = " ".join(serialize_value(entry) for entry in instance.all_logs(result.run_id)).lower()
+        assert "silver_rows" in logged
+        assert [s for s in forbidden_strings(TEST_PII_KEY.encode(), *hmac_pads(TEST_PII_KEY.encode())) if s in logged] == []
         for table in ALL_TABLES:
             assert sorted(env.catalog.current(table, ["2024-01-01", "2024-01-02"])) == ["2024-01-01", "2024-01-02"]
         gold_before = sorted(map(tuple, read_published(spark, env, GOLD_DAILY_KPIS, ["2024-01-01", "2024-01-02"]).collect()))
