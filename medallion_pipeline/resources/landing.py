@@ -42,6 +42,14 @@ def partition_of(key: str) -> str | None:
     return match.group(1)
 
 
+class LandingReadError(RuntimeError):
+    """A landing file could not be read (network, throttling, permissions, gone since the listing).
+
+    Retryable: it says nothing about the file's bytes, so nothing is recorded for the file and the run fails;
+    the next run checks it again.
+    """
+
+
 @dataclass(frozen=True)
 class LandingFile:
     key: str  # relative to the landing root: <source>/dt=YYYY-MM-DD/<name>
@@ -59,6 +67,9 @@ class LandingFile:
 
 
 class LandingStore(ABC):
+    # Errors of ``open_bytes`` that mean "could not read", never "the bytes are corrupt".
+    read_errors: tuple[type[BaseException], ...] = (OSError,)
+
     @abstractmethod
     def sources(self) -> list[str]:
         """The ``<source>`` folders present in landing."""
@@ -75,13 +86,20 @@ class LandingStore(ABC):
         """Why a file cannot be read whole (truncated or corrupt gzip), or None when it can.
 
         Spark fails the whole job on a truncated gzip stream, and ``ignoreCorruptFiles`` would drop it
-        silently; checking first lets bronze record the file as unreadable instead.
+        silently; checking first lets bronze record the file as unreadable instead. Only the bytes decide:
+        a failure to read them raises ``LandingReadError`` (retryable) rather than condemning the file.
         """
         if not file.compressed:
             return None
         try:
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             data = self.open_bytes(file)
+        except self.read_errors as exc:
+            raise LandingReadError(
+                f"could not read landing file {file.key} to check it ({type(exc).__name__}: {exc}); "
+                "it was not recorded in the ingest ledger — retry the run"
+            ) from exc
+        try:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             while data:
                 decompressor.decompress(data)
                 data = decompressor.unused_data
@@ -89,7 +107,7 @@ class LandingStore(ABC):
                     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             if not decompressor.eof:
                 return "truncated gzip stream"
-        except (zlib.error, OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
             return f"corrupt gzip: {exc}"
         return None
 
@@ -144,11 +162,15 @@ class S3LandingStore(LandingStore):
 
     def __init__(self, uri: str, client=None):
         import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         self.bucket = bucket
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client = client or boto3.client("s3")
+        # Any S3 error (NoSuchKey after a listing, SlowDown, AccessDenied, 5xx, a dropped connection) is
+        # about the request, not the object's bytes.
+        self.read_errors = (OSError, ClientError, BotoCoreError)
 
     def _pages(self, prefix: str, delimiter: str = ""):
         kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}

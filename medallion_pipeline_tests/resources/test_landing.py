@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from medallion_pipeline.resources.landing import LocalLandingStore, is_log_file, partition_of
+from medallion_pipeline.resources.landing import LandingReadError, LocalLandingStore, is_log_file, partition_of
 from medallion_pipeline_tests.conftest import write_landing
 
 
@@ -53,6 +53,25 @@ def test_unreadable_reason_spots_truncated_and_corrupt_gzip(tmp_path):
     assert reasons["garbage.json.gz"].startswith("corrupt gzip")
 
 
+class FlakyLandingStore(LocalLandingStore):
+    """A store whose reads fail as a dropped connection does: the bytes were never seen."""
+
+    def open_bytes(self, file):
+        raise TimeoutError("timed out reading")
+
+
+def test_a_read_error_is_not_unreadable_content(tmp_path):
+    write_landing(tmp_path, "2024-01-01", "ok.json.gz", ['{"x":1}'], gz=True)
+    vanished = write_landing(tmp_path, "2024-01-01", "gone.json.gz", ['{"x":2}'], gz=True)
+    files = {f.key.rsplit("/", 1)[-1]: f for f in LocalLandingStore(tmp_path).list_partition("2024-01-01")}
+    ok, gone = files["ok.json.gz"], files["gone.json.gz"]
+    with pytest.raises(LandingReadError, match=r"web/dt=2024-01-01/ok\.json\.gz.*TimeoutError.*retry"):
+        FlakyLandingStore(tmp_path).unreadable_reason(ok)
+    vanished.unlink()  # deleted between listing and checking
+    with pytest.raises(LandingReadError, match="gone.json.gz"):
+        LocalLandingStore(tmp_path).unreadable_reason(gone)
+
+
 def s3_landing(aws):
     import boto3
 
@@ -77,6 +96,15 @@ def test_s3_landing_lists_one_partition_across_sources(aws):
     assert files[1].etag == hashlib.md5(body).hexdigest() and files[1].size == len(body)
     assert store.unreadable_reason(files[0]) == "truncated gzip stream"
     assert store.unreadable_reason(files[1]) is None and store.sources() == ["api", "web"]
+
+
+def test_s3_read_errors_are_retryable_not_unreadable(aws):
+    s3, store = s3_landing(aws)
+    s3.put_object(Bucket="landing", Key="logs/web/dt=2024-01-01/a.json.gz", Body=gzip.compress(b"{}\n"))
+    [listed] = store.list_partition("2024-01-01")
+    s3.delete_object(Bucket="landing", Key="logs/web/dt=2024-01-01/a.json.gz")  # gone after the listing
+    with pytest.raises(LandingReadError, match="web/dt=2024-01-01/a.json.gz.*NoSuchKey"):
+        store.unreadable_reason(listed)
 
 
 def test_s3_listing_cost_does_not_grow_with_other_partitions(aws):
