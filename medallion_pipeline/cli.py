@@ -148,12 +148,14 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_vacuum(args: argparse.Namespace, settings: Settings) -> int:
-    from medallion_pipeline.resources.catalog import open_catalog
-    from medallion_pipeline.resources.lake import Lake, lake_files_for
+    import dagster as dg
 
-    catalog = open_catalog(settings.resolved_catalog_uri)
-    removed = catalog.vacuum(Lake(settings.lake_root), lake_files_for(settings.lake_root),
-                             keep=args.keep or settings.keep_versions, grace_seconds=args.grace_seconds)
+    from medallion_pipeline.defs.maintenance import vacuum_lake
+
+    ensure_dagster_home()
+    # The Dagster instance says which runs are in progress: their staged versions are kept whatever their age.
+    with dg.DagsterInstance.get() as instance:
+        removed = vacuum_lake(settings, instance, keep=args.keep, grace_seconds=args.grace_seconds)
     for location in removed:
         print(f"removed {location}")
     print(f"{len(removed)} locations removed")
@@ -252,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     vac = sub.add_parser("vacuum", help="delete old versions and orphaned writes")
     vac.add_argument("--keep", type=int, help="versions to keep per partition (default MEDALLION_KEEP_VERSIONS)")
-    vac.add_argument("--grace-seconds", type=float, default=3600, help="leave younger orphans (in-flight writes)")
+    vac.add_argument("--grace-seconds", type=float,
+                     help="leave younger unleased orphans and just-replaced versions (default "
+                          "MEDALLION_VACUUM_GRACE_SECONDS); a running run's staged versions are always kept")
     vac.set_defaults(func=cmd_vacuum)
 
     pkg = sub.add_parser("package-job", help="build the EMR Serverless job bundle and upload it to S3")

@@ -7,6 +7,7 @@ from medallion_pipeline.defs import bronze, gold, metrics, silver
 from medallion_pipeline.defs.alerts import ALERT_SENSORS
 from medallion_pipeline.defs.automation import downstream_of_published_days
 from medallion_pipeline.defs.landing import landing_sensor
+from medallion_pipeline.defs.maintenance import lake_vacuum, lake_vacuum_daily
 from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher, SubprocessSparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.settings import Settings
@@ -31,6 +32,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, metrics]),
         resources={"spark_launcher": spark_launcher_for(settings)},
+        jobs=[lake_vacuum],
+        schedules=[lake_vacuum_daily],  # RUNNING by default: the lake does not grow without bound
         sensors=[
             landing_sensor(settings),
             *ALERT_SENSORS,

@@ -51,6 +51,7 @@ class Settings:
     spark_conf: str = ""  # extra Spark configuration, a JSON object applied last: {"spark.driver.memory": "8g"}
     allowed_event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     keep_versions: int = 5
+    vacuum_grace_seconds: float = 3600.0  # vacuum keeps unleased orphans and just-replaced versions this long
     max_new_columns: int = 100
     target_file_rows: int = 2_000_000
     # Landing sensor (SPEC sections 2 and 4): discovery mode, batching, and how much one tick may do.
@@ -182,6 +183,8 @@ class Settings:
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
+        if self.vacuum_grace_seconds < 0:
+            raise SettingsError("MEDALLION_VACUUM_GRACE_SECONDS must be >= 0")
         if not 0 <= self.dq_quarantine_rate_max <= 1:
             raise SettingsError("MEDALLION_DQ_QUARANTINE_RATE_MAX must be within [0, 1]")
         self._validate_spark_conf()

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import check_specs, materialize_result, model_schema
 from medallion_pipeline.jobs.bronze import DESCRIPTION
@@ -13,6 +14,8 @@ from medallion_pipeline.tables import BRONZE_APP_LOGS
 class BronzeConfig(dg.Config):
     full_refresh: bool = False
     """Re-read every landing file of the partitions and replace them (a backfill always does)."""
+    drop_missing_files: bool = False
+    """With a full refresh, drop the rows of ingested files no longer in landing (kept by default)."""
 
 
 @dg.asset(
@@ -31,7 +34,9 @@ def bronze_app_logs(
     context: dg.AssetExecutionContext, config: BronzeConfig, spark_launcher: SparkLauncher
 ) -> dg.MaterializeResult:
     full_refresh = config.full_refresh or "dagster/backfill" in context.run.tags
-    report = spark_launcher.run_layer(context, "bronze", context.partition_keys, {"full_refresh": full_refresh})
+    options = {"full_refresh": full_refresh, "drop_missing_files": config.drop_missing_files}
+    with partition_locks(context, "bronze"):
+        report = spark_launcher.run_layer(context, "bronze", context.partition_keys, options)
     context.log.info("bronze %s: %s rows (full_refresh=%s)", context.partition_key_range,
                      report.table(BRONZE_APP_LOGS).row_count, full_refresh)
     return materialize_result(context, report.table(BRONZE_APP_LOGS))

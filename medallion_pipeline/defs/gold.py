@@ -3,8 +3,9 @@
 import dagster as dg
 
 from medallion_pipeline.defs.automation import GATED
+from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result, model_schema
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gated_results, model_schema
 from medallion_pipeline.jobs.gold import GOLD_SCHEMAS, GOLD_TRANSFORMS
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.tables import GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_FUNNEL, GOLD_SESSIONS, SILVER_APP_LOGS
@@ -60,9 +61,6 @@ _LINEAGE = {
     can_subset=False,
 )
 def gold(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
-    report = spark_launcher.run_layer(context, "gold", context.partition_keys)
-    for table in GOLD_TRANSFORMS:
-        yield materialize_result(context, report.table(table))
-    failure = gate_failure([report.table(table) for table in GOLD_TRANSFORMS])
-    if failure:
-        raise failure
+    with partition_locks(context, "gold"):
+        report = spark_launcher.run_layer(context, "gold", context.partition_keys)
+    yield from gated_results(context, [report.table(table) for table in GOLD_TRANSFORMS])

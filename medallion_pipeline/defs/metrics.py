@@ -3,6 +3,7 @@
 import dagster as dg
 
 from medallion_pipeline.defs.automation import GATED
+from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, materialize_result
 from medallion_pipeline.jobs.metrics import DESCRIPTION
@@ -23,5 +24,6 @@ from medallion_pipeline.tables import ALL_TABLES, METRICS_DQ
     automation_condition=GATED,
 )
 def metrics_dq(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher) -> dg.MaterializeResult:
-    report = spark_launcher.run_layer(context, "metrics", context.partition_keys)
+    with partition_locks(context, "metrics"):
+        report = spark_launcher.run_layer(context, "metrics", context.partition_keys)
     return materialize_result(context, report.table(METRICS_DQ))

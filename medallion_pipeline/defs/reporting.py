@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from medallion_pipeline.jobs.audit import ERROR, rules_for
@@ -125,26 +127,23 @@ def gate_failure(reports: list[TableReport]) -> dg.Failure | None:
     )
 
 
-def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -> dg.MaterializeResult:
-    """One result for the run's partition range, plus each partition's own figures as its metadata."""
-    key = asset_key(report.table)
-    for dt, partition in report.partitions.items():
-        verdicts = [o for o in report.checks if o.dt == dt]
-        context.add_asset_metadata(
-            {
-                "dq_passed": all(o.passed for o in verdicts if o.severity == ERROR),
-                "dq_failed_checks": ", ".join(f"{o.check} ({o.severity})" for o in verdicts if not o.passed) or "-",
-                "dagster/row_count": partition.row_count,
-                "published": partition.published,
-                "version_id": partition.version_id or "-",
-                "location": dg.MetadataValue.path(partition.location) if partition.location else "-",
-                "new_columns": ", ".join(partition.new_columns) or "-",
-                "note": partition.note or "-",
-                **{name: float(value) for name, value in sorted(partition.stats.items())},
-            },
-            asset_key=key,
-            partition_key=dt,
-        )
+def _partition_metadata(report: TableReport, dt: str) -> dict[str, object]:
+    partition = report.partitions[dt]
+    verdicts = [o for o in report.checks if o.dt == dt]
+    return {
+        "dq_passed": all(o.passed for o in verdicts if o.severity == ERROR),
+        "dq_failed_checks": ", ".join(f"{o.check} ({o.severity})" for o in verdicts if not o.passed) or "-",
+        "dagster/row_count": partition.row_count,
+        "published": partition.published,
+        "version_id": partition.version_id or "-",
+        "location": dg.MetadataValue.path(partition.location) if partition.location else "-",
+        "new_columns": ", ".join(partition.new_columns) or "-",
+        "note": partition.note or "-",
+        **{name: float(value) for name, value in sorted(partition.stats.items())},
+    }
+
+
+def _table_metadata(report: TableReport) -> dict[str, object]:
     published = sorted(dt for dt, p in report.partitions.items() if p.published)
     metadata: dict[str, object] = {
         "catalog_table": report.table.qualified,
@@ -152,4 +151,44 @@ def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -
     }
     if report.columns:
         metadata["dagster/column_schema"] = table_schema(report.columns)
-    return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=check_results(report))
+    return metadata
+
+
+def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -> dg.MaterializeResult:
+    """One result for the run's partition range, plus each partition's own figures as its metadata."""
+    key = asset_key(report.table)
+    for dt in report.partitions:
+        context.add_asset_metadata(_partition_metadata(report, dt), asset_key=key, partition_key=dt)
+    return dg.MaterializeResult(asset_key=key, metadata=_table_metadata(report), check_results=check_results(report))
+
+
+def published_only_results(report: TableReport) -> Iterator[dg.AssetMaterialization | dg.AssetObservation
+                                                            | dg.AssetCheckResult]:
+    """Results for a step that then fails its gates: a materialization for each published partition only,
+    an observation (its verdicts, staged location) for each rejected one, and the check results.
+
+    A ``MaterializeResult`` would materialize every partition of the run's range, and the UI shows a
+    partition whose step reported a materialization as materialized even if the step then raised
+    (FIELD_NOTES): a rejected day would look green. No output is yielded; the step raises right after.
+    """
+    key = asset_key(report.table)
+    for dt in sorted(report.partitions):
+        metadata = {**_table_metadata(report), **_partition_metadata(report, dt)}
+        if report.partitions[dt].published:
+            yield dg.AssetMaterialization(asset_key=key, partition=dt, metadata=metadata)
+        else:
+            yield dg.AssetObservation(asset_key=key, partition=dt, metadata=metadata)
+    yield from check_results(report)
+
+
+def gated_results(context: dg.AssetExecutionContext, reports: list[TableReport]) -> Iterator[object]:
+    """The step's results for tables published together behind blocking gates, then the gate failure
+    (raised) if a partition was rejected."""
+    failure = gate_failure(reports)
+    for report in reports:
+        if failure is None:
+            yield materialize_result(context, report)
+        else:
+            yield from published_only_results(report)
+    if failure is not None:
+        raise failure

@@ -3,8 +3,9 @@
 import dagster as dg
 
 from medallion_pipeline.defs.automation import GATED
+from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
-from medallion_pipeline.defs.reporting import asset_key, check_specs, gate_failure, materialize_result, model_schema
+from medallion_pipeline.defs.reporting import asset_key, check_specs, gated_results, model_schema
 from medallion_pipeline.jobs.silver import QUARANTINE_DESCRIPTION, SILVER_DESCRIPTION
 from medallion_pipeline.resources.launcher import SparkLauncher
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, PII_COLUMNS, SilverAppLogs
@@ -42,9 +43,6 @@ def _spec(table, description):
     can_subset=False,
 )
 def silver(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
-    report = spark_launcher.run_layer(context, "silver", context.partition_keys)
-    for table in (SILVER_APP_LOGS, SILVER_QUARANTINE):
-        yield materialize_result(context, report.table(table))
-    failure = gate_failure([report.table(SILVER_APP_LOGS)])
-    if failure:
-        raise failure
+    with partition_locks(context, "silver"):
+        report = spark_launcher.run_layer(context, "silver", context.partition_keys)
+    yield from gated_results(context, [report.table(SILVER_APP_LOGS), report.table(SILVER_QUARANTINE)])

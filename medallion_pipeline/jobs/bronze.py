@@ -2,7 +2,10 @@
 
 Incremental by default: for each ``dt`` only files whose (key, etag) — or whose content — is not in the
 ingest ledger are read, and the partition's new version is the previous rows plus the new ones. A full
-rebuild re-reads the whole ``dt`` prefix and replaces both the partition and its ledger.
+rebuild re-reads the whole ``dt`` prefix and replaces both the partition and its ledger — except for files
+the ledger has ingested that are no longer in landing (expired by a lifecycle rule): bronze is their only
+copy, so their rows and ledger entries are carried over from the current version, unless the caller asks
+explicitly to drop them (``drop_missing_files``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_bronze, carried_over, record
 from medallion_pipeline.jobs.publish import publish_staged, read_versions, stage_table
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
-from medallion_pipeline.resources.catalog import LedgerEntry
+from medallion_pipeline.resources.catalog import LedgerEntry, PartitionVersion
 from medallion_pipeline.resources.landing import LandingFile
 from medallion_pipeline.schemas.bronze import CORRUPT, METADATA_COLUMNS, PII_COLUMNS, RESCUED, TYPED_FIELDS
 from medallion_pipeline.tables import BRONZE_APP_LOGS
@@ -39,6 +42,9 @@ class IngestPlan:
     already_ingested: int = 0
     duplicate_content: int = 0
     replaced: list[str] = field(default_factory=list)  # keys overwritten with new content: old rows go
+    # Full refresh only: ingested files no longer in landing, whose rows are carried over (kept) or dropped.
+    kept: list[LedgerEntry] = field(default_factory=list)
+    dropped: list[LedgerEntry] = field(default_factory=list)
 
     @property
     def readable(self) -> list[LandingFile]:
@@ -48,12 +54,22 @@ class IngestPlan:
         return [
             LedgerEntry(self.dt, f.key, f.size, f.etag, "unreadable" if f.key in self.unreadable else "ingested")
             for f in self.new
-        ]
+        ] + self.kept
 
 
-def plan_ingest(env: JobEnvironment, dt: str, full_refresh: bool) -> IngestPlan:
+def plan_ingest(env: JobEnvironment, dt: str, full_refresh: bool, drop_missing_files: bool = False) -> IngestPlan:
     plan = IngestPlan(dt=dt, landed=env.landing.list_partition(dt))
-    ledger = [] if full_refresh else env.catalog.ledger(BRONZE_APP_LOGS, dt)
+    ledger = env.catalog.ledger(BRONZE_APP_LOGS, dt)
+    if full_refresh:
+        landed_keys = {f.key for f in plan.landed}
+        missing = [e for e in ledger if e.status == "ingested" and e.key not in landed_keys]
+        if drop_missing_files:
+            plan.dropped = missing
+        else:
+            plan.kept = missing
+        # A rebuild starts from no ledger but the kept files: their content re-landed under another key
+        # is a duplicate, as it would be in an incremental run.
+        ledger = plan.kept
     seen_files = {(e.key, e.etag) for e in ledger}
     seen_keys = {e.key for e in ledger}
     seen_content = {e.etag for e in ledger if e.status == "ingested"}
@@ -78,21 +94,30 @@ def read_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     return spark.read.text([f.uri for f in files]).select("value", F.col("_metadata.file_path").alias("_file_path"))
 
 
-def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_refresh: bool = False) -> LayerReport:
-    """Ingest new landing files for ``dts`` into bronze; ``full_refresh`` rebuilds the partitions."""
+def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_refresh: bool = False,
+               drop_missing_files: bool = False) -> LayerReport:
+    """Ingest new landing files for ``dts`` into bronze; ``full_refresh`` rebuilds the partitions.
+
+    A rebuild keeps the rows of ingested files that are gone from landing unless ``drop_missing_files``.
+    """
     started = time.monotonic()
-    plans = {dt: plan_ingest(env, dt, full_refresh) for dt in dts}
+    plans = {dt: plan_ingest(env, dt, full_refresh, drop_missing_files) for dt in dts}
     report = LayerReport(layer="bronze", dts=dts)
     to_read = [f for p in plans.values() for f in p.readable]
-    ledger = [e for p in plans.values() for e in p.ledger()]
     changed = [dt for dt, p in plans.items() if p.new]
-    # Incremental versions build on the current ones: publish only if nobody replaced them meanwhile.
+    ledger = [e for dt in changed for e in plans[dt].ledger()]
+    # New versions build on the current ones (a rebuild carries rows over): publish only if nobody replaced
+    # them meanwhile.
     current = env.catalog.current(BRONZE_APP_LOGS, changed)
-    expected = None if full_refresh else {dt: current[dt].version_id if dt in current else None for dt in changed}
+    expected = {dt: current[dt].version_id if dt in current else None for dt in changed}
     table_report = TableReport(table=BRONZE_APP_LOGS)
     if to_read:
         parsed = parse_lines(read_lines(spark, to_read)).persist(StorageLevel.MEMORY_AND_DISK)
-        previous = None if full_refresh else read_versions(spark, [current[dt] for dt in changed if dt in current])
+        missing_stats: dict[str, dict[str, float]] = {}
+        if full_refresh:
+            previous, missing_stats = _rows_of_missing_files(spark, plans, current)
+        else:
+            previous = read_versions(spark, [current[dt] for dt in changed if dt in current])
         established = [c for c in (previous.columns if previous is not None else []) if c not in METADATA_COLUMNS]
         new_columns = plan_new_columns(unknown_keys(parsed), established, env.settings.max_new_columns)
         ingested_at = F.lit(datetime.now(timezone.utc)).cast("timestamp")
@@ -103,7 +128,8 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
             previous = previous.where(~F.col("_source_file").isin(replaced))
         merged = fresh if previous is None else previous.unionByName(fresh, allowMissingColumns=True)
         merged = merged.select(*_ordered(merged.columns))
-        stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {})} for dt, p in plans.items()}
+        stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {}), **missing_stats.get(dt, {})}
+                 for dt, p in plans.items()}
         staged = stage_table(merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
                              evolving=_new_columns(merged.columns))
         table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION,
@@ -130,6 +156,34 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
     return report
 
 
+def _rows_of_missing_files(
+    spark: SparkSession, plans: dict[str, IngestPlan], current: dict[str, PartitionVersion]
+) -> tuple[DataFrame | None, dict[str, dict[str, float]]]:
+    """For a rebuild: the current rows of kept files gone from landing, and how many rows were kept or dropped.
+
+    ``_source_file`` is the landing key, so a file's rows are found by its ledger key.
+    """
+    affected = [current[dt] for dt, p in plans.items() if dt in current and p.new and (p.kept or p.dropped)]
+    rows = read_versions(spark, affected)
+    if rows is None:
+        return None, {}
+    # A join, not ``isin``: a day whose landing expired can have thousands of missing files.
+    missing = spark.createDataFrame(
+        [(e.key, True) for p in plans.values() for e in p.kept]
+        + [(e.key, False) for p in plans.values() for e in p.dropped],
+        "_source_file string, _kept boolean",
+    )
+    rows = rows.join(F.broadcast(missing), "_source_file", "left")
+    counts = rows.groupBy("dt").agg(
+        F.count(F.when(F.col("_kept"), 1)).alias("rows_kept_missing_from_landing"),
+        F.count(F.when(~F.col("_kept"), 1)).alias("rows_dropped_missing_from_landing"),
+    )
+    stats = {r["dt"]: {k: r[k] for k in ("rows_kept_missing_from_landing", "rows_dropped_missing_from_landing")}
+             for r in counts.collect()}
+    kept = rows.where(F.col("_kept")).drop("_kept")
+    return (kept if any(p.kept for p in plans.values()) else None), stats
+
+
 def _new_columns(columns: list[str]) -> list[str]:
     """Columns beyond the v1 fields: the ones schema evolution added."""
     return sorted(c for c in columns if c not in TYPED_FIELDS and c not in METADATA_COLUMNS and c != "dt")
@@ -148,6 +202,8 @@ def _plan_stats(plan: IngestPlan) -> dict[str, float]:
         "files_duplicate_content": plan.duplicate_content,
         "files_unreadable": len(plan.unreadable),
         "files_replaced": len(plan.replaced),
+        "files_kept_missing_from_landing": len(plan.kept),
+        "files_dropped_missing_from_landing": len(plan.dropped),
         "bytes_new": sum(f.size for f in plan.new),
     }
 

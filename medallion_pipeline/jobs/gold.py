@@ -1,4 +1,8 @@
-"""Gold job: the four KPI tables from published silver, in one Spark application."""
+"""Gold job: the four KPI tables from published silver, in one Spark application.
+
+The four tables of a day are one view of it: they are published in one catalog transaction, and only if
+none of them moved since the job started reading (each gold table's own gate still decides its partitions).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from pyspark.sql import SparkSession
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_gold, record, rejections
-from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
+from medallion_pipeline.jobs.publish import (
+    current_version_ids,
+    publish_staged_tables,
+    read_current,
+    same_day_lineage,
+    stage_table,
+)
 from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
@@ -38,16 +48,23 @@ SILVER_COLUMNS = ("event_id", "event_ts", "service", "event_type", "user_id", "s
 def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
     started = time.monotonic()
     report = LayerReport(layer="gold", dts=dts)
-    silver = read_published(spark, env, SILVER_APP_LOGS, dts)
+    expected = current_version_ids(env, GOLD_TRANSFORMS, dts)  # before reading: what this run replaces
+    silver, silver_versions = read_current(spark, env, SILVER_APP_LOGS, dts)
     if silver is None:  # nothing to aggregate: empty KPI partitions, still audited
         silver = spark.createDataFrame([], ", ".join(f"{c} {k}" for c, k in {**CONTRACT_COLUMNS, "dt": "string"}.items()))
     silver = silver.select(*SILVER_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
-    for table, (transform, description) in GOLD_TRANSFORMS.items():
-        staged = stage_table(silver.transform(transform), env, table, dts)
-        checks = audit_gold(table, staged.frame(spark), GOLD_SCHEMAS[table].to_schema(), dts)
-        record(env, table, checks)
-        report.add(publish_staged(env, staged, rejected=rejections(checks), description=description))
-        report.table(table).checks = checks
+    lineage = same_day_lineage(dts, silver_versions)
+    staged, checks, rejected = [], {}, {}
+    for table, (transform, _) in GOLD_TRANSFORMS.items():
+        staged.append(stage_table(silver.transform(transform), env, table, dts, built_from=lineage))
+        checks[table] = audit_gold(table, staged[-1].frame(spark), GOLD_SCHEMAS[table].to_schema(), dts)
+        record(env, table, checks[table])
+        rejected[table] = rejections(checks[table])
+    descriptions = {table: description for table, (_, description) in GOLD_TRANSFORMS.items()}
+    for table_report in publish_staged_tables(env, staged, expected=expected, rejected=rejected,
+                                              descriptions=descriptions):
+        report.add(table_report)
+        table_report.checks = checks[table_report.table]
     silver.unpersist()
     report.duration_s = time.monotonic() - started
     return report

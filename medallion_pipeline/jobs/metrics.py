@@ -2,7 +2,9 @@
 
 Operational figures (files, bytes, row accounting, durations) come from what each layer recorded in the
 catalog when it published; data figures (malformed, rescued, null rates) are measured on the published
-data, so the table is reproducible from the lake alone.
+data, so the table is reproducible from the lake alone. The input versions are pinned once per run: the
+figures are measured on them, each partition records them as ``built_from``, and the publish is a
+compare-and-swap on the metrics partitions current when the run started.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import publish_table, read_published
+from medallion_pipeline.jobs.publish import current_version_ids, publish_table, read_versions, same_day_lineage
 from medallion_pipeline.jobs.report import LayerReport
+from medallion_pipeline.resources.catalog import PartitionVersion
 from medallion_pipeline.schemas.bronze import CORRUPT, RESCUED
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
 from medallion_pipeline.tables import (
@@ -30,18 +33,23 @@ from medallion_pipeline.tables import (
 
 DESCRIPTION = "Per-partition data-quality and operations figures for every layer (long format)."
 METRIC_SCHEMA = "dt string, layer string, table_name string, metric string, value double"
+INPUT_TABLES = (BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES)
 
 
-def collect_figures(spark: SparkSession, dts: list[str], env: JobEnvironment) -> list[tuple[str, str, str, str, float]]:
-    """Rows of (dt, layer, table, metric, value) for ``dts``."""
+def collect_figures(
+    spark: SparkSession, dts: list[str], env: JobEnvironment,
+    inputs: dict[TableId, dict[str, PartitionVersion]] | None = None,
+) -> list[tuple[str, str, str, str, float]]:
+    """Rows of (dt, layer, table, metric, value) for ``dts``, measured on ``inputs`` (default: current)."""
+    inputs = inputs or {table: env.catalog.current(table, dts) for table in INPUT_TABLES}
     rows: list[tuple[str, str, str, str, float]] = []
 
     def add(dt: str, table: TableId, metric: str, value: float | None) -> None:
         if value is not None:
             rows.append((dt, table.layer, table.name, metric, float(value)))
 
-    for table in (BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES):
-        for dt, version in env.catalog.current(table, dts).items():
+    for table in INPUT_TABLES:
+        for dt, version in inputs[table].items():
             add(dt, table, "rows", version.row_count)
             if table == SILVER_APP_LOGS or table == BRONZE_APP_LOGS:
                 for metric, value in version.stats.items():
@@ -62,13 +70,13 @@ def collect_figures(spark: SparkSession, dts: list[str], env: JobEnvironment) ->
         for change in changes:
             if change.first_dt in dts and change.first_dt != baseline:
                 add(change.first_dt, table, f"new_column:{change.column}", 1)
-    bronze = read_published(spark, env, BRONZE_APP_LOGS, dts)
+    bronze = read_versions(spark, list(inputs[BRONZE_APP_LOGS].values()))
     if bronze is not None:
         for r in _bronze_quality(bronze):
             add(r["dt"], BRONZE_APP_LOGS, "malformed_lines_total", r["malformed"])
             add(r["dt"], BRONZE_APP_LOGS, "rescued_rows_total", r["rescued"])
             add(r["dt"], BRONZE_APP_LOGS, "malformed_rate", r["malformed"] / r["rows"] if r["rows"] else None)
-    silver = read_published(spark, env, SILVER_APP_LOGS, dts)
+    silver = read_versions(spark, list(inputs[SILVER_APP_LOGS].values()))
     if silver is not None:
         for dt, metric, value in _null_rates(silver):
             add(dt, SILVER_APP_LOGS, metric, value)
@@ -93,7 +101,9 @@ def _null_rates(silver: DataFrame):
 
 def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
     started = time.monotonic()
-    figures = collect_figures(spark, dts, env)
+    expected = current_version_ids(env, [METRICS_DQ], dts)[METRICS_DQ]  # before reading: what this run replaces
+    inputs = {table: env.catalog.current(table, dts) for table in INPUT_TABLES}
+    figures = collect_figures(spark, dts, env, inputs)
     computed_at = datetime.now(timezone.utc)
     df = (
         spark.createDataFrame(figures, METRIC_SCHEMA)
@@ -105,6 +115,7 @@ def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Lay
     for dt, layer, table, metric, value in figures:
         by_dt.setdefault(dt, {})[f"{layer}.{table}.{metric}"] = value
     report = LayerReport(layer="metrics", dts=dts)
-    report.add(publish_table(df, env, METRICS_DQ, dts, stats=by_dt, description=DESCRIPTION))
+    report.add(publish_table(df, env, METRICS_DQ, dts, stats=by_dt, description=DESCRIPTION, expected=expected,
+                             built_from=same_day_lineage(dts, *inputs.values())))
     report.duration_s = time.monotonic() - started
     return report

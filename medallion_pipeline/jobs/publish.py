@@ -2,11 +2,16 @@
 
 New data is written once per table and run into a fresh version directory (``partitionBy("dt")``), row
 counts are read back from the Parquet footers, and only then does the catalog pointer move.
+
+Every publish is a compare-and-swap: a job captures its outputs' current versions (``current_version_ids``)
+before it reads its inputs, records which input versions each partition was built from (``built_from``),
+and publishes only if its partitions did not move meanwhile (``PublishConflict`` otherwise). Tables that
+must change together (silver + quarantine, the four gold tables) publish in one catalog transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
@@ -15,7 +20,7 @@ from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.report import PartitionResult, TableReport
-from medallion_pipeline.resources.catalog import Column, LedgerEntry, PartitionVersion
+from medallion_pipeline.resources.catalog import Column, LedgerEntry, PartitionVersion, PublishRequest
 from medallion_pipeline.resources.lake import new_version_id
 from medallion_pipeline.tables import TableId
 
@@ -27,6 +32,39 @@ def read_published(spark: SparkSession, env: JobEnvironment, table: TableId, dts
     partition reads as NULL there.
     """
     return read_versions(spark, list(env.catalog.current(table, dts).values()))
+
+
+def read_current(
+    spark: SparkSession, env: JobEnvironment, table: TableId, dts: Iterable[str]
+) -> tuple[DataFrame | None, dict[str, PartitionVersion]]:
+    """``read_published``, with the versions it read (dt -> version): the input a job records as lineage."""
+    versions = env.catalog.current(table, dts)
+    return read_versions(spark, list(versions.values())), versions
+
+
+def current_version_ids(
+    env: JobEnvironment, tables: Iterable[TableId], dts: Iterable[str]
+) -> dict[TableId, dict[str, str | None]]:
+    """What a job's publish must still find (``expected``): per table, dt -> current version id or None.
+
+    Captured before the job reads its inputs, so a publish by another run meanwhile is a conflict.
+    """
+    dts = list(dts)
+    out = {}
+    for table in tables:
+        current = env.catalog.current(table, dts)
+        out[table] = {dt: current[dt].version_id if dt in current else None for dt in dts}
+    return out
+
+
+def same_day_lineage(
+    dts: Iterable[str], *inputs: Mapping[str, PartitionVersion]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """Per dt: the input partition versions of the same day it is built from, ``{table: {dt: version_id}}``."""
+    return {
+        dt: {versions[dt].table.qualified: {dt: versions[dt].version_id} for versions in inputs if dt in versions}
+        for dt in dts
+    }
 
 
 def read_versions(spark: SparkSession, versions: list[PartitionVersion]) -> DataFrame | None:
@@ -55,7 +93,8 @@ class WrittenVersion:
 
 
 def write_version(
-    df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], evolving: Iterable[str] = ()
+    df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], evolving: Iterable[str] = (),
+    version_id: str | None = None,
 ) -> WrittenVersion:
     """Write ``df`` (with a ``dt`` column) for ``dts`` into a new immutable version directory.
 
@@ -65,7 +104,7 @@ def write_version(
     columns hold data in which ``dt``) are read back from what was written: Parquet footers and single
     columns, not a second pass over the input.
     """
-    version_id = new_version_id()
+    version_id = version_id or new_version_id()
     root = env.lake.version_root(table, version_id)
     (
         df.repartition("dt")
@@ -116,23 +155,28 @@ def stage_table(
     stats: Mapping[str, dict[str, float]] | None = None,
     pii: Mapping[str, str] | None = None,
     evolving: Iterable[str] = (),
+    built_from: Mapping[str, dict[str, dict[str, str]]] | None = None,
 ) -> StagedTable:
     """Write ``df`` as a new version of ``table`` for ``dts`` without publishing it.
 
     ``evolving`` columns (fields that arrived after v1) are recorded in a partition's schema only where
-    they hold data, so the schema history says in which partition a column first appeared.
+    they hold data, so the schema history says in which partition a column first appeared. ``built_from``
+    (dt -> input versions) is the partition's lineage. The version is leased to this run in the catalog
+    before its first file is written, so vacuum leaves it alone while the run is in progress.
     """
-    stats = stats or {}
+    stats, built_from = stats or {}, built_from or {}
     columns = columns_of(df, pii)
     evolving = set(evolving)
-    written = write_version(df, env, table, dts, evolving)
+    version_id = new_version_id()
+    env.catalog.begin_staging(table, version_id, env.run_id)
+    written = write_version(df, env, table, dts, evolving, version_id)
     versions = {
         dt: PartitionVersion(
             table=table, dt=dt, version_id=written.version_id,
             location=env.lake.partition_location(table, written.version_id, dt),
             row_count=written.rows[dt],
             columns=tuple(c for c in columns if c.name not in evolving or c.name in written.present[dt]),
-            stats=dict(stats.get(dt, {})), run_id=env.run_id,
+            stats=dict(stats.get(dt, {})), run_id=env.run_id, built_from=dict(built_from.get(dt, {})),
         )
         for dt in dts
     }
@@ -154,22 +198,58 @@ def publish_staged(
 
     Partitions in ``rejected`` (dt -> reason) failed their audit: they are recorded as rejected versions,
     left where they were written for inspection, and the published partition does not change.
+    ``expected`` (dt -> version id current when the job started reading) makes it a compare-and-swap.
     """
-    rejected = dict(rejected or {})
+    request = _request(staged, dts, rejected or {}, description, expected, list(ledger), replace_ledger)
+    new_columns = env.catalog.publish_many([request])[staged.table]
+    return _record_rejections_and_report(env, staged, request, rejected or {}, new_columns)
+
+
+def publish_staged_tables(
+    env: JobEnvironment,
+    staged: Sequence[StagedTable],
+    *,
+    descriptions: Mapping[TableId, str],
+    expected: Mapping[TableId, dict[str, str | None]],
+    rejected: Mapping[TableId, Mapping[str, str]] | None = None,
+) -> list[TableReport]:
+    """Publish several staged tables in ONE catalog transaction: all their partitions, or none.
+
+    ``expected`` (per table, dt -> the version id current when the job started reading) makes it a
+    compare-and-swap over every table: if any of those partitions moved, ``PublishConflict`` is raised and
+    nothing is published. ``rejected`` (per table, dt -> reason) as in ``publish_staged``; rejections are
+    recorded after the publish, unconditionally.
+    """
+    rejected = rejected or {}
+    requests = [_request(s, None, rejected.get(s.table, {}), descriptions.get(s.table, ""), expected[s.table])
+                for s in staged]
+    new_columns = env.catalog.publish_many(requests)
+    return [_record_rejections_and_report(env, s, r, rejected.get(s.table, {}), new_columns[s.table])
+            for s, r in zip(staged, requests)]
+
+
+def _request(staged: StagedTable, dts: Iterable[str] | None, rejected: Mapping[str, str], description: str,
+             expected: Mapping[str, str | None] | None, ledger: Sequence[LedgerEntry] = (),
+             replace_ledger: bool = False) -> PublishRequest:
     publish = [dt for dt in (staged.versions if dts is None else dts) if dt not in rejected]
-    new_columns = env.catalog.publish(
-        staged.table, [staged.versions[dt] for dt in publish], ledger=list(ledger),
-        replace_ledger=replace_ledger, description=description, expected=expected,
-    )
+    # Only the partitions that move are compared: a rejected one keeps its pointer whatever happened to it.
+    expected = None if expected is None else {dt: v for dt, v in expected.items() if dt in publish}
+    return PublishRequest(staged.table, [staged.versions[dt] for dt in publish], tuple(ledger), replace_ledger,
+                          description, expected)
+
+
+def _record_rejections_and_report(env: JobEnvironment, staged: StagedTable, request: PublishRequest,
+                                  rejected: Mapping[str, str], new_columns: dict[str, list[str]]) -> TableReport:
     for reason in sorted(set(rejected.values())):
         env.catalog.reject(
             staged.table, [staged.versions[dt] for dt, r in rejected.items() if r == reason], reason
         )
+    published = {v.dt for v in request.versions}
     report = TableReport(table=staged.table, columns=staged.columns)
     for dt, version in staged.versions.items():
         report.partitions[dt] = PartitionResult(
             dt=dt,
-            published=dt in publish,
+            published=dt in published,
             row_count=version.row_count,
             version_id=version.version_id,
             location=version.location,
@@ -182,7 +262,9 @@ def publish_staged(
 
 def publish_table(df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], *, stats=None, pii=None,
                   evolving: Iterable[str] = (), ledger: Iterable[LedgerEntry] = (), replace_ledger: bool = False,
-                  description: str = "") -> TableReport:
+                  description: str = "", expected: dict[str, str | None] | None = None,
+                  built_from: Mapping[str, dict[str, dict[str, str]]] | None = None) -> TableReport:
     """Stage and publish every partition (for tables without a blocking gate)."""
-    staged = stage_table(df, env, table, dts, stats=stats, pii=pii, evolving=evolving)
-    return publish_staged(env, staged, ledger=ledger, replace_ledger=replace_ledger, description=description)
+    staged = stage_table(df, env, table, dts, stats=stats, pii=pii, evolving=evolving, built_from=built_from)
+    return publish_staged(env, staged, ledger=ledger, replace_ledger=replace_ledger, description=description,
+                          expected=expected)

@@ -15,7 +15,14 @@ from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_silver, record, rejections, row_count_anomalies
-from medallion_pipeline.jobs.publish import publish_staged, read_published, stage_table
+from medallion_pipeline.jobs.publish import (
+    current_version_ids,
+    publish_staged_tables,
+    read_current,
+    read_published,
+    same_day_lineage,
+    stage_table,
+)
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, TYPED_FIELDS
 from medallion_pipeline.schemas.silver import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
@@ -40,8 +47,10 @@ MASKED_FREE_TEXT = "may hold personal data; emails, IPs, card numbers, keys and 
 def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
     started = time.monotonic()
     report = LayerReport(layer="silver", dts=dts)
+    # What this run replaces, captured before it reads: a publish by another run meanwhile is a conflict.
+    expected = current_version_ids(env, (SILVER_APP_LOGS, SILVER_QUARANTINE), dts)
     # No bronze at all still goes through the gates: the empty partitions fail total_rows_positive.
-    bronze = read_published(spark, env, BRONZE_APP_LOGS, dts)
+    bronze, bronze_versions = read_current(spark, env, BRONZE_APP_LOGS, dts)
     if bronze is None:
         bronze = _empty_bronze(spark)
     pii_key = env.settings.resolved_pii_key().encode()
@@ -56,9 +65,9 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     pii = {**{c: MASKED_FREE_TEXT for c in free_text_columns(flagged) if c not in ("path", "user_agent")},
            **PII_COLUMNS}
     silver = stage_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=pii,
-                         evolving=evolving)
+                         evolving=evolving, built_from=same_day_lineage(dts, bronze_versions))
     quarantine = stage_table(select_quarantine(flagged), env, SILVER_QUARANTINE, dts, stats=stats,
-                             pii=pii, evolving=evolving)
+                             pii=pii, evolving=evolving, built_from=same_day_lineage(dts, bronze_versions))
     # Audit what was written, before anything is published (write–audit–publish).
     checks = audit_silver(silver.frame(spark), dts, stats, env.settings,
                           duplicates=flagged.where(F.col(DUPLICATE_RANK) > 1))
@@ -66,9 +75,14 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
                                   _trailing_silver_rows(spark, env, dts), env.settings)
     rejected = rejections(checks)
     record(env, SILVER_APP_LOGS, checks)
-    report.add(publish_staged(env, silver, rejected=rejected, description=SILVER_DESCRIPTION))
+    # Silver and its quarantine are one outcome: both partitions move together, or neither.
+    for table_report in publish_staged_tables(
+        env, [silver, quarantine], expected=expected,
+        rejected={SILVER_APP_LOGS: rejected, SILVER_QUARANTINE: rejected},
+        descriptions={SILVER_APP_LOGS: SILVER_DESCRIPTION, SILVER_QUARANTINE: QUARANTINE_DESCRIPTION},
+    ):
+        report.add(table_report)
     report.table(SILVER_APP_LOGS).checks = checks
-    report.add(publish_staged(env, quarantine, rejected=rejected, description=QUARANTINE_DESCRIPTION))
     flagged.unpersist()
     report.duration_s = time.monotonic() - started
     return report

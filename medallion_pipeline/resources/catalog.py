@@ -5,8 +5,10 @@ location, and the pointer moves inside one transaction after the new version is 
 killed before that transaction leaves the previous version current; its half-written directory is an
 orphan that ``vacuum`` removes.
 
-``Catalog`` is the interface jobs use; ``SqliteCatalog`` is the embedded implementation (one SQLite file,
-WAL mode). An AWS Glue implementation replaces it without touching jobs.
+``Catalog`` is the interface jobs use, and its docstrings are the contract every implementation keeps
+(compare-and-swap publishes, multi-table transactions, staging leases, vacuum order); ``SqliteCatalog`` is
+the embedded implementation (one SQLite file, WAL mode). The AWS implementation (pointers and leases in
+DynamoDB, conditional ``TransactWriteItems``; Glue only a projection) replaces it without touching jobs.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from medallion_pipeline.resources.lake import Lake, LakeFiles, age_seconds
@@ -52,6 +54,31 @@ class PartitionVersion:
     run_id: str = ""
     created_at: str = ""
     state: str = "published"  # or "rejected": failed its audit, kept for inspection, never current
+    # Lineage: the upstream partition versions this one was computed from, {"bronze.app_logs": {dt: version_id}}.
+    built_from: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """One table's share of a (possibly multi-table) publish; see ``Catalog.publish_many``."""
+
+    table: TableId
+    versions: Sequence[PartitionVersion]
+    ledger: Sequence[LedgerEntry] = ()
+    replace_ledger: bool = False
+    description: str = ""
+    expected: dict[str, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class StagingLease:
+    """A run is writing a version that the catalog does not reference yet; see ``Catalog.begin_staging``."""
+
+    table: TableId
+    version_id: str
+    run_id: str
+    started_at: str
+    revoked_at: str | None = None  # set by vacuum once the run was no longer in progress
 
 
 @dataclass(frozen=True)
@@ -106,7 +133,6 @@ class Catalog(ABC):
     def current(self, table: TableId, dts: Iterable[str]) -> dict[str, PartitionVersion]:
         """The published version of each requested partition that has one."""
 
-    @abstractmethod
     def publish(
         self,
         table: TableId,
@@ -119,21 +145,89 @@ class Catalog(ABC):
     ) -> dict[str, list[str]]:
         """Make ``versions`` current in one transaction (with the bronze ingest ``ledger``, if any).
 
-        ``expected`` (dt -> version id the writer built on, None for "no version yet") makes the publish a
-        compare-and-swap: if another run published one of those partitions meanwhile, nothing is published
-        and ``PublishConflict`` is raised.
+        One table's ``publish_many`` (see there for the transaction, the compare-and-swap on ``expected``
+        and staging leases). ``expected`` (dt -> version id current when the writer started reading, None
+        for "no version yet"): if another run published one of those partitions meanwhile, nothing is
+        published and ``PublishConflict`` is raised.
         ``replace_ledger`` (a full rebuild) first forgets the ledger of the published partitions.
 
+        Ledger semantics (every implementation, e.g. DynamoDB, must keep them, in the same transaction as
+        the pointers): each entry is *owned* by a version — the partition's version in this publish, or the
+        partition's current version when the publish moves no pointer for it (only unreadable files arrived).
+        There is one entry per (partition, key): an entry for a key already recorded, and every entry of a
+        partition under ``replace_ledger``, supersede the entries they replace, which are kept as
+        *superseded by* the owning version (with their own owner) so ``rollback`` can restore them.
+
         Returns the columns that are new to the table, by partition.
+        """
+        request = PublishRequest(table, tuple(versions), tuple(ledger), replace_ledger, description, expected)
+        return self.publish_many([request])[table]
+
+    @abstractmethod
+    def publish_many(self, requests: Sequence[PublishRequest]) -> dict[TableId, dict[str, list[str]]]:
+        """Make every request's ``versions`` current in ONE transaction: all of them, or none.
+
+        Each version becomes its partition's current version (history records the one it replaced), with
+        its columns, stats and ``built_from`` lineage; each request's ledger is recorded as ``publish``
+        describes; each table's description and latest columns are updated. A table appears in at most one
+        request.
+
+        Compare-and-swap: a request's ``expected`` maps dt -> the version id that was current when the
+        writer started reading (None: "no version yet"). Inside the transaction every listed partition of
+        every request must still point at that version; otherwise ``PublishConflict`` is raised and nothing
+        of any request is published (no pointer, history, ledger or lease change). Without ``expected`` a
+        request publishes unconditionally (tools, tests); every layer job passes it — silver with
+        quarantine, and the four gold tables, each as one call.
+
+        Staging leases (see ``begin_staging``): publishing a version ends its lease in the same transaction;
+        a version whose lease vacuum revoked is refused with ``PublishConflict`` (its files may be gone).
+
+        An implementation that cannot fit the requests into one transaction (DynamoDB ``TransactWriteItems``
+        takes 100 items: a condition per expected pointer and lease, a write per pointer) must refuse them,
+        never split them. Returns, per table, the columns new to the table by partition.
         """
 
     @abstractmethod
     def reject(self, table: TableId, versions: Sequence[PartitionVersion], reason: str) -> None:
-        """Record staged versions that failed their audit: kept and listed, the pointer does not move."""
+        """Record staged versions that failed their audit: kept and listed, the pointer does not move.
+
+        Unconditional (nothing becomes current, so there is nothing to compare). Ends the versions' staging
+        leases and, like ``publish_many``, refuses a version whose lease vacuum revoked.
+        """
+
+    @abstractmethod
+    def begin_staging(self, table: TableId, version_id: str, run_id: str) -> None:
+        """Record a staging lease: run ``run_id`` is about to write version ``version_id`` of ``table``.
+
+        Called before the version's first file is written, so every version directory vacuum can list is
+        already referenced or leased. The lease ends when the version is published or rejected (same
+        transaction), or is revoked by ``vacuum`` once its run is no longer in progress (finished, failed,
+        cancelled or killed); a revoked lease is kept, so a late publish of that version is refused.
+
+        Why leases in the catalog, judged by the run's state in the orchestrator (not by age alone, and not
+        by the run clearing them): every writer — the Dagster process or a remote EMR Serverless driver —
+        already writes to the catalog and knows its Dagster run id, but a killed driver cannot clear
+        anything; only the Dagster instance knows whether a run is still in progress, and vacuum runs next
+        to it. A lease is a conditional item like a partition pointer, so DynamoDB implements it the same
+        way, with no marker object per directory in S3. Revocation fences a run Dagster considers finished
+        whose driver still runs (a cancelled run's EMR job): it cannot publish files vacuum may delete.
+        """
+
+    @abstractmethod
+    def staging_leases(self) -> list[StagingLease]:
+        """Every lease the catalog holds, active and revoked, oldest first."""
 
     @abstractmethod
     def rollback(self, table: TableId, dt: str, reason: str, run_id: str = "") -> PartitionVersion:
-        """Point a partition back to the version that was current before the current one."""
+        """Point a partition back to the version that was current before the current one.
+
+        In the same transaction the partition's ingest ledger returns to what it was when the target was
+        current: the entries owned by the rolled-back version are deleted and the entries it superseded
+        (except those it owned itself) are restored with their owners; its superseded set is then discarded.
+        Files the rolled-back version ingested are therefore new again to the next bronze run. Limit: a
+        version published by a release before superseded entries were kept restores nothing it replaced
+        (its own entries are still removed), and entries recorded without any owner (``""``) stay.
+        """
 
     @abstractmethod
     def partitions(self, table: TableId) -> list[PartitionVersion]:
@@ -147,7 +241,8 @@ class Catalog(ABC):
     def history(self, table: TableId, dt: str | None = None) -> list[HistoryEvent]: ...
 
     @abstractmethod
-    def ledger(self, table: TableId, dt: str) -> list[LedgerEntry]: ...
+    def ledger(self, table: TableId, dt: str) -> list[LedgerEntry]:
+        """The partition's ingest ledger as of its current version (see ``publish`` and ``rollback``)."""
 
     @abstractmethod
     def tables(self) -> list[tuple[TableId, str, tuple[Column, ...]]]:
@@ -164,8 +259,33 @@ class Catalog(ABC):
         """The most recent outcome of every rule for each partition."""
 
     @abstractmethod
-    def vacuum(self, lake: Lake, files: LakeFiles, keep: int, grace_seconds: float = 3600) -> list[str]:
-        """Delete versions beyond the newest ``keep`` per partition and orphaned version directories."""
+    def vacuum(
+        self,
+        lake: Lake,
+        files: LakeFiles,
+        keep: int,
+        grace_seconds: float = 3600,
+        run_in_progress: Callable[[str], bool] | None = None,
+    ) -> list[str]:
+        """Delete expired versions and abandoned version directories; returns the deleted locations.
+
+        It deletes only:
+        - a partition version that is not current, not among its partition's newest ``keep``, and was not
+          current during the last ``grace_seconds`` (a reader that resolved it just before the pointer
+          moved may still be reading it);
+        - a version directory the catalog does not reference (no version row of that id) that is leased
+          by a run for which ``run_in_progress(run_id)`` is false (the lease is revoked first), or is
+          unleased and older than ``grace_seconds`` (written before leases existed, or lost).
+        A directory leased by a run in progress is kept whatever its age; ``run_in_progress=None`` (run
+        states unknown) keeps every leased directory.
+
+        Order, which every implementation keeps: (1) list the lake's version directories; (2) read the
+        catalog and commit its changes (version rows removed, leases revoked) — a directory listed in (1)
+        was leased or published before it was written, so (2) sees its owner, and ``run_in_progress`` is
+        asked after the lease was read, so a run it reports finished can no longer publish the version;
+        (3) delete files, outside any catalog transaction. A crash or a failed delete in (3) leaves
+        unreferenced directories, which the next vacuum deletes.
+        """
 
 
 _SCHEMA = """
@@ -173,7 +293,10 @@ CREATE TABLE IF NOT EXISTS versions (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL, location TEXT NOT NULL,
     row_count INTEGER NOT NULL, columns_json TEXT NOT NULL, stats_json TEXT NOT NULL,
     run_id TEXT NOT NULL, created_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'published',
-    PRIMARY KEY (table_name, dt, version_id));
+    built_from_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (table_name, dt, version_id));
+CREATE TABLE IF NOT EXISTS staging_leases (
+    table_name TEXT NOT NULL, version_id TEXT NOT NULL, run_id TEXT NOT NULL, started_at TEXT NOT NULL,
+    revoked_at TEXT, PRIMARY KEY (table_name, version_id));
 CREATE TABLE IF NOT EXISTS current_partitions (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL, published_at TEXT NOT NULL,
     PRIMARY KEY (table_name, dt));
@@ -194,6 +317,10 @@ CREATE TABLE IF NOT EXISTS ingest_ledger (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, file_key TEXT NOT NULL, size INTEGER NOT NULL,
     etag TEXT NOT NULL, status TEXT NOT NULL, version_id TEXT NOT NULL, ingested_at TEXT NOT NULL,
     PRIMARY KEY (table_name, dt, file_key, etag));
+CREATE TABLE IF NOT EXISTS ingest_ledger_superseded (
+    table_name TEXT NOT NULL, dt TEXT NOT NULL, superseded_by TEXT NOT NULL, file_key TEXT NOT NULL,
+    size INTEGER NOT NULL, etag TEXT NOT NULL, status TEXT NOT NULL, version_id TEXT NOT NULL,
+    ingested_at TEXT NOT NULL, PRIMARY KEY (table_name, dt, superseded_by, file_key, etag));
 """
 
 
@@ -221,6 +348,8 @@ class SqliteCatalog(Catalog):
         columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
         if "state" not in columns:
             db.execute("ALTER TABLE versions ADD COLUMN state TEXT NOT NULL DEFAULT 'published'")
+        if "built_from_json" not in columns:
+            db.execute("ALTER TABLE versions ADD COLUMN built_from_json TEXT NOT NULL DEFAULT '{}'")
 
     @contextmanager
     def _connect(self):
@@ -257,6 +386,7 @@ class SqliteCatalog(Catalog):
             run_id=row["run_id"],
             created_at=row["created_at"],
             state=row["state"],
+            built_from=json.loads(row["built_from_json"]),
         )
 
     def current(self, table: TableId, dts: Iterable[str]) -> dict[str, PartitionVersion]:
@@ -290,70 +420,163 @@ class SqliteCatalog(Catalog):
             ).fetchall()
         return [self._version(row) for row in rows]
 
-    def publish(self, table, versions, *, ledger=(), replace_ledger=False, description="", expected=None):
+    def publish_many(self, requests):
+        tables = [r.table for r in requests]
+        if len(set(tables)) != len(tables):
+            raise ValueError(f"a table may appear in one request only: {[str(t) for t in tables]}")
         now = utc_now()
-        new_columns: dict[str, list[str]] = {}
         with self._transaction() as db:
-            for dt, version_id in (expected or {}).items():
+            for request in requests:
+                self._check_expected(db, request.table, request.expected)
+            return {request.table: self._publish_in(db, request, now) for request in requests}
+
+    @staticmethod
+    def _check_expected(db, table: TableId, expected: dict[str, str | None] | None) -> None:
+        for dt, version_id in (expected or {}).items():
+            row = db.execute(
+                "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
+                [table.qualified, dt],
+            ).fetchone()
+            if (row[0] if row else None) != version_id:
+                raise PublishConflict(
+                    f"{table} {dt}: current version is {row[0] if row else None}, expected {version_id}; "
+                    "another run published it meanwhile — rerun to build on the new version"
+                )
+
+    def _publish_in(self, db, request: PublishRequest, now: str) -> dict[str, list[str]]:
+        """One request's share of a ``publish_many`` transaction (``expected`` already checked)."""
+        table, versions, ledger = request.table, request.versions, request.ledger
+        replace_ledger, description = request.replace_ledger, request.description
+        new_columns: dict[str, list[str]] = {}
+        self._end_leases(db, table, versions)
+        for v in sorted(versions, key=lambda v: v.dt):
+            previous = db.execute(
+                "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
+                [table.qualified, v.dt],
+            ).fetchone()
+            self._insert_version(db, v, "published", now)
+            db.execute(
+                "INSERT OR REPLACE INTO current_partitions VALUES (?, ?, ?, ?)",
+                [table.qualified, v.dt, v.version_id, now],
+            )
+            db.execute(
+                "INSERT INTO history (table_name, dt, action, version_id, previous_version_id, run_id,"
+                " reason, at) VALUES (?, ?, 'publish', ?, ?, ?, '', ?)",
+                [table.qualified, v.dt, v.version_id, previous[0] if previous else None, v.run_id, now],
+            )
+            new_columns[v.dt] = self._record_schema(db, table, v, now)
+        self._record_ledger(db, table, versions, ledger, replace_ledger, now)
+        if versions:
+            latest = max(versions, key=lambda v: v.dt)
+            db.execute(
+                "INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?)",
+                [table.qualified, description, _columns_to_json(latest.columns), now],
+            )
+        return new_columns
+
+    @classmethod
+    def _record_ledger(cls, db, table: TableId, versions, ledger, replace_ledger: bool, now: str) -> None:
+        """Write ledger entries, each owned by its partition's version once the pointers have moved.
+
+        What an entry replaces is kept in ``ingest_ledger_superseded`` under the owning version, so that
+        rolling that version back can restore the ledger it replaced (see ``Catalog.rollback``).
+        """
+        published = {v.dt: v.version_id for v in versions}
+        if replace_ledger:
+            for dt, version_id in published.items():
+                cls._supersede(db, table, dt, version_id)
+        owners: dict[str, str] = dict(published)
+        for entry in ledger:
+            if entry.dt not in owners:  # recorded without a new version: owned by the current one
                 row = db.execute(
                     "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
-                    [table.qualified, dt],
+                    [table.qualified, entry.dt],
                 ).fetchone()
-                if (row[0] if row else None) != version_id:
-                    raise PublishConflict(
-                        f"{table} {dt}: current version is {row[0] if row else None}, expected {version_id}; "
-                        "another run published it meanwhile — rerun to build on the new version"
-                    )
-            for v in sorted(versions, key=lambda v: v.dt):
-                previous = db.execute(
-                    "SELECT version_id FROM current_partitions WHERE table_name = ? AND dt = ?",
-                    [table.qualified, v.dt],
-                ).fetchone()
-                self._insert_version(db, v, "published", now)
-                db.execute(
-                    "INSERT OR REPLACE INTO current_partitions VALUES (?, ?, ?, ?)",
-                    [table.qualified, v.dt, v.version_id, now],
-                )
-                db.execute(
-                    "INSERT INTO history (table_name, dt, action, version_id, previous_version_id, run_id,"
-                    " reason, at) VALUES (?, ?, 'publish', ?, ?, ?, '', ?)",
-                    [table.qualified, v.dt, v.version_id, previous[0] if previous else None, v.run_id, now],
-                )
-                new_columns[v.dt] = self._record_schema(db, table, v, now)
-                if replace_ledger:
-                    db.execute(
-                        "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ?", [table.qualified, v.dt]
-                    )
-            for entry in ledger:
-                # One ledger row per key: a key overwritten with new content replaces its old row.
-                db.execute(
-                    "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ? AND file_key = ?",
-                    [table.qualified, entry.dt, entry.key],
-                )
-                db.execute(
-                    "INSERT OR REPLACE INTO ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [table.qualified, entry.dt, entry.key, entry.size, entry.etag, entry.status,
-                     next((v.version_id for v in versions if v.dt == entry.dt), ""), now],
-                )
-            if versions:
-                latest = max(versions, key=lambda v: v.dt)
-                db.execute(
-                    "INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?)",
-                    [table.qualified, description, _columns_to_json(latest.columns), now],
-                )
-        return new_columns
+                owners[entry.dt] = row[0] if row else ""
+            # One ledger row per key: a key overwritten with new content replaces its old row.
+            cls._supersede(db, table, entry.dt, owners[entry.dt], entry.key)
+            db.execute(
+                "INSERT OR REPLACE INTO ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [table.qualified, entry.dt, entry.key, entry.size, entry.etag, entry.status, owners[entry.dt], now],
+            )
+
+    @staticmethod
+    def _supersede(db, table: TableId, dt: str, by_version: str, key: str | None = None) -> None:
+        """Move a partition's ledger rows (one key's, or all) aside as superseded by ``by_version``."""
+        where = "table_name = ? AND dt = ?" + (" AND file_key = ?" if key is not None else "")
+        params = [table.qualified, dt, *([key] if key is not None else [])]
+        db.execute(
+            "INSERT OR REPLACE INTO ingest_ledger_superseded SELECT table_name, dt, ?, file_key, size, etag, status,"
+            f" version_id, ingested_at FROM ingest_ledger WHERE {where}",
+            [by_version, *params],
+        )
+        db.execute(f"DELETE FROM ingest_ledger WHERE {where}", params)
+
+    @staticmethod
+    def _restore_ledger(db, table: TableId, dt: str, rolled_back: str) -> None:
+        """Undo what version ``rolled_back`` did to the ledger: drop its entries, restore what it superseded.
+
+        Entries it superseded that it had itself recorded (a key overwritten twice while it was current)
+        are not restored: they never belonged to the version the partition returns to.
+        """
+        restored = db.execute(
+            """SELECT table_name, dt, file_key, size, etag, status, version_id, ingested_at
+               FROM ingest_ledger_superseded WHERE table_name = ? AND dt = ? AND superseded_by = ?
+               AND version_id != ?""",
+            [table.qualified, dt, rolled_back, rolled_back],
+        ).fetchall()
+        db.execute(
+            "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ? AND version_id = ?",
+            [table.qualified, dt, rolled_back],
+        )
+        for row in restored:
+            db.execute(
+                "DELETE FROM ingest_ledger WHERE table_name = ? AND dt = ? AND file_key = ?",
+                [table.qualified, dt, row["file_key"]],
+            )
+            db.execute("INSERT INTO ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(row))
+        db.execute(
+            "DELETE FROM ingest_ledger_superseded WHERE table_name = ? AND dt = ? AND superseded_by = ?",
+            [table.qualified, dt, rolled_back],
+        )
 
     @staticmethod
     def _insert_version(db, v: PartitionVersion, state: str, now: str) -> None:
         db.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO versions (table_name, dt, version_id, location, row_count, columns_json, stats_json,"
+            " run_id, created_at, state, built_from_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [v.table.qualified, v.dt, v.version_id, v.location, v.row_count, _columns_to_json(v.columns),
-             json.dumps(v.stats), v.run_id, v.created_at or now, state],
+             json.dumps(v.stats), v.run_id, v.created_at or now, state, json.dumps(v.built_from, sort_keys=True)],
         )
+
+    @staticmethod
+    def _end_leases(db, table: TableId, versions: Iterable[PartitionVersion]) -> None:
+        """The catalog now references these versions: their staging leases end (a revoked one refuses)."""
+        for version_id in sorted({v.version_id for v in versions}):
+            row = db.execute(
+                "SELECT revoked_at FROM staging_leases WHERE table_name = ? AND version_id = ?",
+                [table.qualified, version_id],
+            ).fetchone()
+            if row and row["revoked_at"]:
+                raise PublishConflict(
+                    f"{table} {version_id}: vacuum revoked its staging lease at {row['revoked_at']} (the run was "
+                    "no longer in progress) and may have deleted its files — rerun"
+                )
+            db.execute("DELETE FROM staging_leases WHERE table_name = ? AND version_id = ?",
+                       [table.qualified, version_id])
+
+    def begin_staging(self, table, version_id, run_id):
+        with self._transaction() as db:
+            db.execute("INSERT INTO staging_leases VALUES (?, ?, ?, ?, NULL)",
+                       [table.qualified, version_id, run_id, utc_now()])
+
+    def staging_leases(self):
+        return self._owners()[1]
 
     def reject(self, table, versions, reason):
         now = utc_now()
         with self._transaction() as db:
+            self._end_leases(db, table, versions)
             for v in versions:
                 self._insert_version(db, v, "rejected", now)
                 db.execute(
@@ -412,6 +635,7 @@ class SqliteCatalog(Catalog):
                 "UPDATE current_partitions SET version_id = ?, published_at = ? WHERE table_name = ? AND dt = ?",
                 [target, now, table.qualified, dt],
             )
+            self._restore_ledger(db, table, dt, rolled_back=current[0])
             db.execute(
                 "INSERT INTO history (table_name, dt, action, version_id, previous_version_id, run_id, reason,"
                 " at) VALUES (?, ?, 'rollback', ?, ?, ?, ?, ?)",
@@ -485,9 +709,54 @@ class SqliteCatalog(Catalog):
             ).fetchall()
         return [CheckRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
-    def vacuum(self, lake, files, keep, grace_seconds=3600):
+    def vacuum(self, lake, files, keep, grace_seconds=3600, run_in_progress=None):
+        from medallion_pipeline.tables import ALL_TABLES
+
+        # (1) Listed before the catalog is read: whatever is listed was leased or published before it was
+        # written, so the reads below know its owner.
+        listed = [(table.qualified, location, mtime) for table in ALL_TABLES
+                  for location, mtime in files.list_children(lake.table_root(table))]
+        expired = self._forget_expired_versions(keep, grace_seconds)  # (2) committed before any delete
+        referenced, leases = self._owners()
+        abandoned = self._revoke_abandoned_leases(leases, run_in_progress)
+        live = {(lease.table.qualified, lease.version_id) for lease in leases} - abandoned
         removed: list[str] = []
+        for location in expired:  # (3) outside every transaction
+            files.delete_tree(location)
+            removed.append(location)
+        for table_name, location, mtime in listed:
+            owner = (table_name, location.rstrip("/").rsplit("/", 1)[-1])
+            if owner in referenced or owner in live:
+                continue
+            if owner in abandoned or age_seconds(mtime) >= grace_seconds:
+                files.delete_tree(location)
+                removed.append(location)
+        return removed
+
+    def _owners(self) -> tuple[set[tuple[str, str]], list[StagingLease]]:
+        """Referenced (table, version id) pairs and the leases, from one snapshot: publishing moves a
+        version from the leases to the references atomically, so it is in one of them."""
+        with self._connect() as db:
+            db.execute("BEGIN")
+            leases = [StagingLease(TableId(*r["table_name"].split(".", 1)), r["version_id"], r["run_id"],
+                                   r["started_at"], r["revoked_at"])
+                      for r in db.execute("SELECT * FROM staging_leases ORDER BY started_at, version_id")]
+            referenced = {(r[0], r[1]) for r in db.execute("SELECT DISTINCT table_name, version_id FROM versions")}
+            db.execute("COMMIT")
+        return referenced, leases
+
+    def _forget_expired_versions(self, keep: int, grace_seconds: float) -> list[str]:
+        """Delete the rows of versions vacuum may remove; returns their locations (files still there)."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)).isoformat(timespec="milliseconds")
+        expired: list[str] = []
         with self._transaction() as db:
+            superseded_at = {
+                (r[0], r[1], r[2]): r[3]
+                for r in db.execute(
+                    "SELECT table_name, dt, previous_version_id, MAX(at) FROM history"
+                    " WHERE previous_version_id IS NOT NULL GROUP BY table_name, dt, previous_version_id"
+                )
+            }
             rows = db.execute(
                 """SELECT v.table_name, v.dt, v.version_id, v.location,
                           (c.version_id IS NOT NULL) AS is_current
@@ -499,32 +768,39 @@ class SqliteCatalog(Catalog):
             for r in rows:
                 rank = seen.get((r["table_name"], r["dt"]), 0)
                 seen[(r["table_name"], r["dt"])] = rank + 1
-                if rank < keep or r["is_current"]:
+                recently_current = superseded_at.get((r["table_name"], r["dt"], r["version_id"]), "") > cutoff
+                if rank < keep or r["is_current"] or recently_current:
                     continue
                 db.execute(
                     "DELETE FROM versions WHERE table_name = ? AND dt = ? AND version_id = ?",
                     [r["table_name"], r["dt"], r["version_id"]],
                 )
-                files.delete_tree(r["location"])
-                removed.append(r["location"])
-            referenced = {(r[0], r[1]) for r in db.execute("SELECT DISTINCT table_name, version_id FROM versions")}
-        removed += self._remove_orphans(lake, files, referenced, grace_seconds)
-        return removed
+                expired.append(r["location"])
+        return expired
 
-    @staticmethod
-    def _remove_orphans(lake, files, referenced, grace_seconds) -> list[str]:
-        from medallion_pipeline.tables import ALL_TABLES
-
-        removed = []
-        for table in ALL_TABLES:
-            for location, mtime in files.list_children(lake.table_root(table)):
-                version_id = location.rstrip("/").rsplit("/", 1)[-1]
-                if (table.qualified, version_id) in referenced or age_seconds(mtime) < grace_seconds:
+    def _revoke_abandoned_leases(
+        self, leases: list[StagingLease], run_in_progress: Callable[[str], bool] | None
+    ) -> set[tuple[str, str]]:
+        """Revoke the leases of runs no longer in progress; returns every revoked lease (now or earlier)."""
+        revoked = {(lease.table.qualified, lease.version_id) for lease in leases if lease.revoked_at}
+        if run_in_progress is None:
+            return revoked
+        # Asked after the leases were read: a run that is not in progress now cannot have started since.
+        finished = {lease.run_id for lease in leases if not lease.revoked_at and not run_in_progress(lease.run_id)}
+        now = utc_now()
+        with self._transaction() as db:
+            for lease in leases:
+                if lease.revoked_at or lease.run_id not in finished:
                     continue
-                files.delete_tree(location)
-                removed.append(location)
-        return removed
-
+                # A publish since the read ended the lease: then there is nothing to revoke.
+                cursor = db.execute(
+                    "UPDATE staging_leases SET revoked_at = ? WHERE table_name = ? AND version_id = ?"
+                    " AND revoked_at IS NULL",
+                    [now, lease.table.qualified, lease.version_id],
+                )
+                if cursor.rowcount:
+                    revoked.add((lease.table.qualified, lease.version_id))
+        return revoked
 
 def open_catalog(uri: str) -> Catalog:
     """The catalog named by a settings URI: a SQLite file path (``glue://`` comes with the AWS deployment)."""

@@ -64,6 +64,10 @@ def test_definitions_snapshot():
         "downstream_of_published_days": dg.DefaultSensorStatus.RUNNING,
         "medallion_automation": dg.DefaultSensorStatus.RUNNING,
     }
+    # Vacuum runs daily on its own (no Spark), so the lake does not grow without bound.
+    assert {s.name: (s.default_status, s.job_name) for s in defs.schedules} == {
+        "lake_vacuum_daily": (dg.DefaultScheduleStatus.RUNNING, "lake_vacuum")}
+    assert [node.name for node in defs.resolve_job_def("lake_vacuum").nodes] == ["vacuum_catalog_and_lake"]
     # Column schemas come from the Pandera models, with PII tags.
     silver_schema = graph.get(dg.AssetKey(["silver", "app_logs"])).metadata["dagster/column_schema"]
     columns = {c.name: c for c in silver_schema.columns}

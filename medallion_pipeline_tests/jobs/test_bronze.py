@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import os
 
+import pytest
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.bronze import run_bronze
 from medallion_pipeline.jobs.publish import read_published
+from medallion_pipeline.resources.landing import LandingReadError, LocalLandingStore
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 from medallion_pipeline_tests.conftest import event, write_landing
 
@@ -55,14 +57,79 @@ def test_incremental_ingest_reads_only_new_files(spark, env, settings):
     assert len(files) == 1
 
 
-def test_full_refresh_replaces_partition_and_ledger(spark, env, settings):
+def test_full_refresh_asked_to_drop_missing_files_replaces_partition_and_ledger(spark, env, settings):
     path = write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2)])
     run_bronze(spark, [DT], env)
     path.unlink()
     write_landing(settings.landing_root, DT, "c.jsonl", [event(9)])
-    rebuilt = partition(run_bronze(spark, [DT], env, full_refresh=True))
+    rebuilt = partition(run_bronze(spark, [DT], env, full_refresh=True, drop_missing_files=True))
     assert rebuilt.row_count == 1
+    assert rebuilt.stats["files_dropped_missing_from_landing"] == 1
+    assert rebuilt.stats["files_kept_missing_from_landing"] == 0
     assert [e.key for e in env.catalog.ledger(BRONZE_APP_LOGS, DT)] == ["web/dt=2024-01-01/c.jsonl"]
+
+
+def source_files(spark, env) -> list[str]:
+    rows = read_published(spark, env, BRONZE_APP_LOGS, [DT]).select("_source_file").collect()
+    return sorted(r[0] for r in rows)
+
+
+def test_full_refresh_keeps_and_counts_rows_of_files_gone_from_landing(spark, env, settings):
+    expired = write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2)])
+    write_landing(settings.landing_root, DT, "b.jsonl", [event(3)])
+    run_bronze(spark, [DT], env)
+    expired.unlink()  # a lifecycle rule expired it from landing; bronze is now its only copy
+    rebuilt = partition(run_bronze(spark, [DT], env, full_refresh=True))
+    assert rebuilt.published and rebuilt.row_count == 3
+    assert rebuilt.stats["files_kept_missing_from_landing"] == 1
+    assert rebuilt.stats["rows_kept_missing_from_landing"] == 2
+    assert rebuilt.stats["files_new"] == 1 and rebuilt.stats["lines_new"] == 1
+    assert source_files(spark, env) == ["web/dt=2024-01-01/a.jsonl"] * 2 + ["web/dt=2024-01-01/b.jsonl"]
+    assert sorted(e.key for e in env.catalog.ledger(BRONZE_APP_LOGS, DT)) == [
+        "web/dt=2024-01-01/a.jsonl", "web/dt=2024-01-01/b.jsonl"]
+    # Only an explicit request drops them.
+    dropped = partition(run_bronze(spark, [DT], env, full_refresh=True, drop_missing_files=True))
+    assert dropped.row_count == 1 and dropped.stats["files_dropped_missing_from_landing"] == 1
+    assert source_files(spark, env) == ["web/dt=2024-01-01/b.jsonl"]
+    assert [e.key for e in env.catalog.ledger(BRONZE_APP_LOGS, DT)] == ["web/dt=2024-01-01/b.jsonl"]
+
+
+def test_rollback_restores_the_ledger_so_rolled_back_files_are_ingested_again(spark, env, settings):
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2)])
+    first = partition(run_bronze(spark, [DT], env))
+    write_landing(settings.landing_root, DT, "b.jsonl", [event(3)])
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1), event(2), event(4)])  # replaced key
+    second = partition(run_bronze(spark, [DT], env))
+    assert second.row_count == 4 and second.stats["files_replaced"] == 1
+    restored = env.catalog.rollback(BRONZE_APP_LOGS, DT, reason="bad batch")
+    assert restored.version_id == first.version_id
+    ledger = env.catalog.ledger(BRONZE_APP_LOGS, DT)
+    assert [(e.key, e.size) for e in ledger] == [("web/dt=2024-01-01/a.jsonl", first.stats["bytes_new"])]
+    again = partition(run_bronze(spark, [DT], env))
+    assert again.published and again.stats["files_new"] == 2 and again.stats["files_replaced"] == 1
+    assert again.row_count == 4 and again.stats["lines_new"] == 4
+    assert source_files(spark, env) == ["web/dt=2024-01-01/a.jsonl"] * 3 + ["web/dt=2024-01-01/b.jsonl"]
+    assert partition(run_bronze(spark, [DT], env)).stats["files_already_ingested"] == 2
+
+
+class UnreachableLanding(LocalLandingStore):
+    """Landing whose reads fail the way a network or a throttled S3 does: lists fine, reads raise."""
+
+    def open_bytes(self, file):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_transient_read_error_fails_the_run_and_leaves_the_file_pending(spark, env, settings):
+    write_landing(settings.landing_root, DT, "zipped.jsonl.gz", [event(1)], gz=True)
+    healthy = env.landing
+    env.landing = UnreachableLanding(settings.landing_root)
+    with pytest.raises(LandingReadError, match="web/dt=2024-01-01/zipped.jsonl.gz"):
+        run_bronze(spark, [DT], env)
+    assert env.catalog.ledger(BRONZE_APP_LOGS, DT) == []
+    assert env.catalog.current(BRONZE_APP_LOGS, [DT]) == {}
+    env.landing = healthy  # the retry reads it
+    result = partition(run_bronze(spark, [DT], env))
+    assert result.row_count == 1 and result.stats["files_unreadable"] == 0
 
 
 def test_partition_without_landing_files_publishes_nothing(spark, env):

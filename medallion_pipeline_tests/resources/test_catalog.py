@@ -181,3 +181,193 @@ def test_compare_and_swap_publish_refuses_a_lost_update(catalog, lake):
                         ledger=[LedgerEntry("2024-01-01", "k", 1, "e")])
     assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == first.version_id
     assert catalog.ledger(SILVER_APP_LOGS, "2024-01-01") == []
+
+
+def entry(key: str, etag: str, status: str = "ingested") -> LedgerEntry:
+    return LedgerEntry("2024-01-01", f"web/dt=2024-01-01/{key}", 10, etag, status)
+
+
+def sorted_ledger(catalog) -> list[LedgerEntry]:
+    return sorted(catalog.ledger(SILVER_APP_LOGS, "2024-01-01"), key=lambda e: e.key)
+
+
+def test_rollback_restores_the_ledger_of_the_version_it_returns_to(catalog, lake):
+    dt = "2024-01-01"
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, dt)], ledger=[entry("a", "a1"), entry("b", "b1")])
+    as_of_v1 = sorted_ledger(catalog)
+    # v2 adds c and overwrites a's content; then, while v2 is current, a run records an unreadable file.
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, dt)], ledger=[entry("a", "a2"), entry("c", "c1")])
+    catalog.publish(SILVER_APP_LOGS, [], ledger=[entry("d.gz", "d1", "unreadable")])
+    as_of_v2 = sorted_ledger(catalog)
+    # v3, a full rebuild, replaces the whole ledger.
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, dt)], ledger=[entry("e", "e1")], replace_ledger=True)
+    assert sorted_ledger(catalog) == [entry("e", "e1")]
+    catalog.rollback(SILVER_APP_LOGS, dt, reason="undo rebuild")
+    assert sorted_ledger(catalog) == as_of_v2
+    catalog.rollback(SILVER_APP_LOGS, dt, reason="undo v2")
+    assert sorted_ledger(catalog) == as_of_v1 == [entry("a", "a1"), entry("b", "b1")]
+
+
+def test_a_failed_rollback_leaves_the_ledger_alone(catalog, lake):
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, "2024-01-01")], ledger=[entry("a", "a1")])
+    with pytest.raises(LookupError, match="no earlier version"):
+        catalog.rollback(SILVER_APP_LOGS, "2024-01-01", reason="x")
+    assert sorted_ledger(catalog) == [entry("a", "a1")]
+
+
+def test_publish_many_is_one_transaction_across_tables(catalog, lake):
+    from medallion_pipeline.resources.catalog import PublishConflict, PublishRequest
+    from medallion_pipeline.tables import SILVER_QUARANTINE
+
+    dt = "2024-01-01"
+    silver_v1 = stage(lake, dt)
+    quarantine_v1 = PartitionVersion(SILVER_QUARANTINE, dt, new_version_id(), "/q1", 0)
+    catalog.publish_many([PublishRequest(SILVER_APP_LOGS, [silver_v1], expected={dt: None}),
+                          PublishRequest(SILVER_QUARANTINE, [quarantine_v1], expected={dt: None})])
+    # Another run replaced the quarantine partition after this writer read: the silver half must not land.
+    catalog.publish(SILVER_QUARANTINE, [PartitionVersion(SILVER_QUARANTINE, dt, new_version_id(), "/q-other", 0)])
+    silver_v2 = stage(lake, dt)
+    with pytest.raises(PublishConflict, match="silver.quarantine 2024-01-01"):
+        catalog.publish_many([
+            PublishRequest(SILVER_APP_LOGS, [silver_v2], expected={dt: silver_v1.version_id}),
+            PublishRequest(SILVER_QUARANTINE, [PartitionVersion(SILVER_QUARANTINE, dt, new_version_id(), "/q2", 0)],
+                           expected={dt: quarantine_v1.version_id}),
+        ])
+    assert catalog.current(SILVER_APP_LOGS, [dt])[dt].version_id == silver_v1.version_id
+    assert [h.version_id for h in catalog.history(SILVER_APP_LOGS, dt)] == [silver_v1.version_id]
+    assert [v.version_id for v in catalog.versions(SILVER_APP_LOGS, dt)] == [silver_v1.version_id]
+
+
+def test_publish_records_the_upstream_versions_a_partition_was_built_from(catalog, lake):
+    built_from = {"bronze.app_logs": {"2024-01-01": "v20240101T000000000Z-abcdef"}}
+    staged = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [PartitionVersion(**{**staged.__dict__, "built_from": built_from})])
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].built_from == built_from
+
+
+def aged(path: str, seconds: float = 7200) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def test_vacuum_keeps_an_in_progress_runs_staged_version_past_the_grace_and_deletes_it_after(catalog, lake):
+    from medallion_pipeline.resources.catalog import PublishConflict
+
+    version_id = new_version_id()
+    catalog.begin_staging(SILVER_APP_LOGS, version_id, "run-A")  # before the first file is written
+    location = lake.partition_location(SILVER_APP_LOGS, version_id, "2024-01-01")
+    os.makedirs(location)
+    root = lake.version_root(SILVER_APP_LOGS, version_id)
+    aged(root)  # a long write: older than the grace, still in progress
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=5, grace_seconds=60,
+                          run_in_progress=lambda run_id: run_id == "run-A") == []
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=5, grace_seconds=60) == []  # run states unknown: kept
+    assert os.path.exists(location)
+
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=5, grace_seconds=60,
+                          run_in_progress=lambda run_id: False) == [root]
+    assert not os.path.exists(root)
+    [lease] = catalog.staging_leases()
+    assert (lease.version_id, lease.run_id) == (version_id, "run-A") and lease.revoked_at
+    # The run was judged finished: a late publish of the deleted version is refused, not a dangling pointer.
+    with pytest.raises(PublishConflict, match="revoked its staging lease"):
+        catalog.publish(SILVER_APP_LOGS, [PartitionVersion(SILVER_APP_LOGS, "2024-01-01", version_id, location, 3)])
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"]) == {}
+
+
+def test_publish_and_reject_end_the_staging_lease(catalog, lake):
+    staged = stage(lake, "2024-01-01")
+    rejected = stage(lake, "2024-01-02")
+    catalog.begin_staging(SILVER_APP_LOGS, staged.version_id, "run-1")
+    catalog.begin_staging(SILVER_APP_LOGS, rejected.version_id, "run-1")
+    catalog.publish(SILVER_APP_LOGS, [staged])
+    catalog.reject(SILVER_APP_LOGS, [rejected], "gate failed")
+    assert catalog.staging_leases() == []
+    # Referenced now: vacuum keeps both even though their run is over.
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=5, grace_seconds=0, run_in_progress=lambda run_id: False) == []
+
+
+class AssertingLakeFiles(LocalLakeFiles):
+    """Deletes like the real thing, after checking no catalog transaction is open and the catalog forgot it —
+    or fails every delete (a crash between the catalog commit and the file deletes)."""
+
+    def __init__(self, catalog: SqliteCatalog, fail: bool):
+        self.catalog, self.fail, self.deleted = catalog, fail, []
+
+    def delete_tree(self, location: str) -> None:
+        with sqlite3.connect(self.catalog.path, timeout=0, isolation_level=None) as db:
+            db.execute("BEGIN IMMEDIATE")  # "database is locked" if vacuum still held its transaction
+            referenced = db.execute("SELECT 1 FROM versions WHERE location = ?", [location]).fetchone()
+            db.execute("ROLLBACK")
+        assert referenced is None, f"{location} deleted while the catalog still references it"
+        self.deleted.append(location)
+        if self.fail:
+            raise OSError(f"simulated failure deleting {location}")
+        super().delete_tree(location)
+
+
+def test_vacuum_deletes_files_after_the_catalog_commit_and_a_failed_delete_is_cleaned_up_next_time(catalog, lake):
+    old, new = stage(lake, "2024-01-01"), stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [old])
+    catalog.publish(SILVER_APP_LOGS, [new])
+    failing = AssertingLakeFiles(catalog, fail=True)
+    with pytest.raises(OSError, match="simulated failure"):
+        catalog.vacuum(lake, failing, keep=1, grace_seconds=0)
+    assert failing.deleted == [old.location]
+    # The catalog was committed first: the old version is gone from it, its files are left over.
+    assert [v.version_id for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [new.version_id]
+    assert os.path.exists(old.location)
+    old_root = lake.version_root(SILVER_APP_LOGS, old.version_id)
+    working = AssertingLakeFiles(catalog, fail=False)
+    assert catalog.vacuum(lake, working, keep=1, grace_seconds=0) == [old_root]
+    assert not os.path.exists(old_root) and os.path.exists(new.location)
+
+
+def test_vacuum_keeps_a_version_published_while_it_was_listing(catalog, lake):
+    published = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [published])
+    slow = stage(lake, "2024-01-01")  # a write that took longer than the grace, published mid-vacuum
+    aged(lake.version_root(SILVER_APP_LOGS, slow.version_id))
+
+    class PublishWhileListing(LocalLakeFiles):
+        def list_children(self, location):
+            children = super().list_children(location)
+            if location == lake.table_root(SILVER_APP_LOGS):
+                catalog.publish(SILVER_APP_LOGS, [slow])
+            return children
+
+    catalog.vacuum(lake, PublishWhileListing(), keep=5, grace_seconds=3600)
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == slow.version_id
+    assert os.listdir(slow.location) == ["part-0.parquet"]
+
+
+def test_vacuum_never_deletes_a_referenced_version(catalog, lake):
+    dts = ["2024-01-01", "2024-01-02"]
+    version_id = new_version_id()
+    both = []
+    for dt in dts:  # one version directory holding two partitions
+        location = lake.partition_location(SILVER_APP_LOGS, version_id, dt)
+        os.makedirs(location)
+        Path(location, "part-0.parquet").write_bytes(b"x")
+        both.append(PartitionVersion(SILVER_APP_LOGS, dt, version_id, location, 1))
+    catalog.publish(SILVER_APP_LOGS, both)
+    newer = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [newer])
+    aged(lake.version_root(SILVER_APP_LOGS, version_id))
+    removed = catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0, run_in_progress=lambda run_id: False)
+    assert removed == [both[0].location]  # the expired partition only; the directory still holds a current one
+    assert os.path.exists(both[1].location) and os.path.exists(newer.location)
+    for dt in dts:
+        current = catalog.current(SILVER_APP_LOGS, [dt])[dt]
+        assert os.listdir(current.location) == ["part-0.parquet"]
+
+
+def test_vacuum_keeps_a_just_replaced_version_for_its_readers(catalog, lake):
+    v1, v2 = stage(lake, "2024-01-01"), stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [v1])
+    catalog.publish(SILVER_APP_LOGS, [v2])
+    # v1 was current a moment ago: a reader that resolved it then may still be reading its files.
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=3600) == []
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0) == [
+        v1.location, lake.version_root(SILVER_APP_LOGS, v1.version_id)]
+    assert os.path.exists(v2.location)
