@@ -13,7 +13,7 @@ from medallion_pipeline.defs.reporting import check_results, check_specs
 from medallion_pipeline.jobs.audit import rules_for
 from medallion_pipeline.jobs.report import CheckOutcome, PartitionResult, TableReport
 from medallion_pipeline.tables import SILVER_APP_LOGS
-from medallion_pipeline_tests.conftest import write_landing
+from medallion_pipeline_tests.conftest import TEST_PII_KEY, write_landing
 
 DT = "2024-01-02"
 VERDICT = {"passed": False}
@@ -38,6 +38,7 @@ def slack_env(monkeypatch, webhook, tmp_path):
     monkeypatch.setenv("MEDALLION_DAGSTER_URL", "http://dagster.example:3000")
     monkeypatch.setenv("MEDALLION_LANDING_ROOT", str(tmp_path / "landing"))
     monkeypatch.setenv("MEDALLION_LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("MEDALLION_PII_KEY", TEST_PII_KEY)  # roots outside the project: the key is required
     return webhook
 
 

@@ -57,8 +57,10 @@ def test_vacuum_schedule_is_running_by_default_and_its_run_vacuums(medallion_env
 def test_vacuum_run_config_overrides_the_grace(medallion_env, monkeypatch):
     monkeypatch.setenv("MEDALLION_VACUUM_GRACE_SECONDS", str(30 * 86400))
     orphan_dir = staged_directory(medallion_env, None)
-    job = build_definitions(Settings.from_env()).resolve_job_def("lake_vacuum")
     with dg.instance_for_test() as instance:
+        # Resolved inside the test instance: resolving reads the current instance, which an earlier test's
+        # temporary one may have left pointing at a deleted directory.
+        job = build_definitions(Settings.from_env()).resolve_job_def("lake_vacuum")
         assert job.execute_in_process(instance=instance).success
         assert os.path.isdir(orphan_dir)  # younger than the 30-day grace from the environment
         config = {"ops": {"vacuum_catalog_and_lake": {"config": {"grace_seconds": 86400}}}}
