@@ -1,292 +1,32 @@
-"""The catalog: which immutable version of each table partition is current, and how it got there.
+"""The embedded catalog: one SQLite file (WAL mode), safe for concurrent processes on one machine.
 
-Publishing is atomic because readers never list directories: they ask the catalog for a partition's
-location, and the pointer moves inside one transaction after the new version is fully written. A process
-killed before that transaction leaves the previous version current; its half-written directory is an
-orphan that ``vacuum`` removes.
-
-``Catalog`` is the interface jobs use, and its docstrings are the contract every implementation keeps
-(compare-and-swap publishes, multi-table transactions, staging leases, vacuum order); ``SqliteCatalog`` is
-the embedded implementation (one SQLite file, WAL mode). The AWS implementation (pointers and leases in
-DynamoDB, conditional ``TransactWriteItems``; Glue only a projection) replaces it without touching jobs.
+Each ``Catalog`` transaction is one ``BEGIN IMMEDIATE`` transaction, so the compare-and-swap, the ledger
+and the leases hold trivially; the tables below are the model the DynamoDB catalog mirrors.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from medallion_pipeline.resources.lake import Lake, LakeFiles, age_seconds
+from medallion_pipeline.resources.catalog.base import (
+    Catalog,
+    CheckRecord,
+    Column,
+    HistoryEvent,
+    LedgerEntry,
+    PartitionVersion,
+    PublishConflict,
+    PublishRequest,
+    SchemaChange,
+    StagingLease,
+    utc_now,
+)
 from medallion_pipeline.tables import TableId
-
-
-class PublishConflict(RuntimeError):
-    """A partition changed since the writer read it: publishing would silently drop the other write."""
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
-    pii: bool = False
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class PartitionVersion:
-    table: TableId
-    dt: str
-    version_id: str
-    location: str
-    row_count: int
-    columns: tuple[Column, ...] = ()
-    stats: dict[str, float] = field(default_factory=dict)
-    run_id: str = ""
-    created_at: str = ""
-    state: str = "published"  # or "rejected": failed its audit, kept for inspection, never current
-    # Lineage: the upstream partition versions this one was computed from, {"bronze.app_logs": {dt: version_id}}.
-    built_from: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PublishRequest:
-    """One table's share of a (possibly multi-table) publish; see ``Catalog.publish_many``."""
-
-    table: TableId
-    versions: Sequence[PartitionVersion]
-    ledger: Sequence[LedgerEntry] = ()
-    replace_ledger: bool = False
-    description: str = ""
-    expected: dict[str, str | None] | None = None
-
-
-@dataclass(frozen=True)
-class StagingLease:
-    """A run is writing a version that the catalog does not reference yet; see ``Catalog.begin_staging``."""
-
-    table: TableId
-    version_id: str
-    run_id: str
-    started_at: str
-    revoked_at: str | None = None  # set by vacuum once the run was no longer in progress
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One landing file recorded as ingested into a bronze partition."""
-
-    dt: str
-    key: str
-    size: int
-    etag: str
-    status: str = "ingested"  # or "unreadable": kept out of Spark, counted, left in landing to inspect
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    table: TableId
-    dt: str
-    action: str  # publish | rollback | reject
-    version_id: str
-    previous_version_id: str | None
-    run_id: str
-    reason: str
-    at: str
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    """The outcome of one data-quality rule on one partition, as the catalog keeps it."""
-
-    dt: str
-    check: str
-    severity: str
-    passed: bool
-    observed: float | None = None
-    threshold: float | None = None
-
-
-@dataclass(frozen=True)
-class SchemaChange:
-    table: TableId
-    column: str
-    type: str
-    first_dt: str
-    first_version_id: str
-    first_seen_at: str
-
-
-class Catalog(ABC):
-    """What jobs, the CLI and tests need from a catalog."""
-
-    @abstractmethod
-    def current(self, table: TableId, dts: Iterable[str]) -> dict[str, PartitionVersion]:
-        """The published version of each requested partition that has one."""
-
-    def publish(
-        self,
-        table: TableId,
-        versions: Sequence[PartitionVersion],
-        *,
-        ledger: Sequence[LedgerEntry] = (),
-        replace_ledger: bool = False,
-        description: str = "",
-        expected: dict[str, str | None] | None = None,
-    ) -> dict[str, list[str]]:
-        """Make ``versions`` current in one transaction (with the bronze ingest ``ledger``, if any).
-
-        One table's ``publish_many`` (see there for the transaction, the compare-and-swap on ``expected``
-        and staging leases). ``expected`` (dt -> version id current when the writer started reading, None
-        for "no version yet"): if another run published one of those partitions meanwhile, nothing is
-        published and ``PublishConflict`` is raised.
-        ``replace_ledger`` (a full rebuild) first forgets the ledger of the published partitions.
-
-        Ledger semantics (every implementation, e.g. DynamoDB, must keep them, in the same transaction as
-        the pointers): each entry is *owned* by a version — the partition's version in this publish, or the
-        partition's current version when the publish moves no pointer for it (only unreadable files arrived).
-        There is one entry per (partition, key): an entry for a key already recorded, and every entry of a
-        partition under ``replace_ledger``, supersede the entries they replace, which are kept as
-        *superseded by* the owning version (with their own owner) so ``rollback`` can restore them.
-
-        Returns the columns that are new to the table, by partition.
-        """
-        request = PublishRequest(table, tuple(versions), tuple(ledger), replace_ledger, description, expected)
-        return self.publish_many([request])[table]
-
-    @abstractmethod
-    def publish_many(self, requests: Sequence[PublishRequest]) -> dict[TableId, dict[str, list[str]]]:
-        """Make every request's ``versions`` current in ONE transaction: all of them, or none.
-
-        Each version becomes its partition's current version (history records the one it replaced), with
-        its columns, stats and ``built_from`` lineage; each request's ledger is recorded as ``publish``
-        describes; each table's description and latest columns are updated. A table appears in at most one
-        request.
-
-        Compare-and-swap: a request's ``expected`` maps dt -> the version id that was current when the
-        writer started reading (None: "no version yet"). Inside the transaction every listed partition of
-        every request must still point at that version; otherwise ``PublishConflict`` is raised and nothing
-        of any request is published (no pointer, history, ledger or lease change). Without ``expected`` a
-        request publishes unconditionally (tools, tests); every layer job passes it — silver with
-        quarantine, and the four gold tables, each as one call.
-
-        Staging leases (see ``begin_staging``): publishing a version ends its lease in the same transaction;
-        a version whose lease vacuum revoked is refused with ``PublishConflict`` (its files may be gone).
-
-        An implementation that cannot fit the requests into one transaction (DynamoDB ``TransactWriteItems``
-        takes 100 items: a condition per expected pointer and lease, a write per pointer) must refuse them,
-        never split them. Returns, per table, the columns new to the table by partition.
-        """
-
-    @abstractmethod
-    def reject(self, table: TableId, versions: Sequence[PartitionVersion], reason: str) -> None:
-        """Record staged versions that failed their audit: kept and listed, the pointer does not move.
-
-        Unconditional (nothing becomes current, so there is nothing to compare). Ends the versions' staging
-        leases and, like ``publish_many``, refuses a version whose lease vacuum revoked.
-        """
-
-    @abstractmethod
-    def begin_staging(self, table: TableId, version_id: str, run_id: str) -> None:
-        """Record a staging lease: run ``run_id`` is about to write version ``version_id`` of ``table``.
-
-        Called before the version's first file is written, so every version directory vacuum can list is
-        already referenced or leased. The lease ends when the version is published or rejected (same
-        transaction), or is revoked by ``vacuum`` once its run is no longer in progress (finished, failed,
-        cancelled or killed); a revoked lease is kept, so a late publish of that version is refused.
-
-        Why leases in the catalog, judged by the run's state in the orchestrator (not by age alone, and not
-        by the run clearing them): every writer — the Dagster process or a remote EMR Serverless driver —
-        already writes to the catalog and knows its Dagster run id, but a killed driver cannot clear
-        anything; only the Dagster instance knows whether a run is still in progress, and vacuum runs next
-        to it. A lease is a conditional item like a partition pointer, so DynamoDB implements it the same
-        way, with no marker object per directory in S3. Revocation fences a run Dagster considers finished
-        whose driver still runs (a cancelled run's EMR job): it cannot publish files vacuum may delete.
-        """
-
-    @abstractmethod
-    def staging_leases(self) -> list[StagingLease]:
-        """Every lease the catalog holds, active and revoked, oldest first."""
-
-    @abstractmethod
-    def rollback(self, table: TableId, dt: str, reason: str, run_id: str = "") -> PartitionVersion:
-        """Point a partition back to the version that was current before the current one.
-
-        In the same transaction the partition's ingest ledger returns to what it was when the target was
-        current: the entries owned by the rolled-back version are deleted and the entries it superseded
-        (except those it owned itself) are restored with their owners; its superseded set is then discarded.
-        Files the rolled-back version ingested are therefore new again to the next bronze run. Limit: a
-        version published by a release before superseded entries were kept restores nothing it replaced
-        (its own entries are still removed), and entries recorded without any owner (``""``) stay.
-        """
-
-    @abstractmethod
-    def partitions(self, table: TableId) -> list[PartitionVersion]:
-        """Every published partition of a table, by ``dt``."""
-
-    @abstractmethod
-    def versions(self, table: TableId, dt: str) -> list[PartitionVersion]:
-        """Every version of a partition still known to the catalog, newest first."""
-
-    @abstractmethod
-    def history(self, table: TableId, dt: str | None = None) -> list[HistoryEvent]: ...
-
-    @abstractmethod
-    def ledger(self, table: TableId, dt: str) -> list[LedgerEntry]:
-        """The partition's ingest ledger as of its current version (see ``publish`` and ``rollback``)."""
-
-    @abstractmethod
-    def tables(self) -> list[tuple[TableId, str, tuple[Column, ...]]]:
-        """Registered tables with their description and latest columns."""
-
-    @abstractmethod
-    def schema_history(self, table: TableId) -> list[SchemaChange]: ...
-
-    @abstractmethod
-    def record_checks(self, table: TableId, checks: Sequence[CheckRecord], run_id: str = "") -> None: ...
-
-    @abstractmethod
-    def latest_checks(self, table: TableId, dts: Iterable[str]) -> list[CheckRecord]:
-        """The most recent outcome of every rule for each partition."""
-
-    @abstractmethod
-    def vacuum(
-        self,
-        lake: Lake,
-        files: LakeFiles,
-        keep: int,
-        grace_seconds: float = 3600,
-        run_in_progress: Callable[[str], bool] | None = None,
-    ) -> list[str]:
-        """Delete expired versions and abandoned version directories; returns the deleted locations.
-
-        It deletes only:
-        - a partition version that is not current, not among its partition's newest ``keep``, and was not
-          current during the last ``grace_seconds`` (a reader that resolved it just before the pointer
-          moved may still be reading it);
-        - a version directory the catalog does not reference (no version row of that id) that is leased
-          by a run for which ``run_in_progress(run_id)`` is false (the lease is revoked first), or is
-          unleased and older than ``grace_seconds`` (written before leases existed, or lost).
-        A directory leased by a run in progress is kept whatever its age; ``run_in_progress=None`` (run
-        states unknown) keeps every leased directory.
-
-        Order, which every implementation keeps: (1) list the lake's version directories; (2) read the
-        catalog and commit its changes (version rows removed, leases revoked) — a directory listed in (1)
-        was leased or published before it was written, so (2) sees its owner, and ``run_in_progress`` is
-        asked after the lease was read, so a run it reports finished can no longer publish the version;
-        (3) delete files, outside any catalog transaction. A crash or a failed delete in (3) leaves
-        unreferenced directories, which the next vacuum deletes.
-        """
-
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -571,7 +311,7 @@ class SqliteCatalog(Catalog):
                        [table.qualified, version_id, run_id, utc_now()])
 
     def staging_leases(self):
-        return self._owners()[1]
+        return self.owners()[1]
 
     def reject(self, table, versions, reason):
         now = utc_now()
@@ -709,33 +449,7 @@ class SqliteCatalog(Catalog):
             ).fetchall()
         return [CheckRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
-    def vacuum(self, lake, files, keep, grace_seconds=3600, run_in_progress=None):
-        from medallion_pipeline.tables import ALL_TABLES
-
-        # (1) Listed before the catalog is read: whatever is listed was leased or published before it was
-        # written, so the reads below know its owner.
-        listed = [(table.qualified, location, mtime) for table in ALL_TABLES
-                  for location, mtime in files.list_children(lake.table_root(table))]
-        expired = self._forget_expired_versions(keep, grace_seconds)  # (2) committed before any delete
-        referenced, leases = self._owners()
-        abandoned = self._revoke_abandoned_leases(leases, run_in_progress)
-        live = {(lease.table.qualified, lease.version_id) for lease in leases} - abandoned
-        removed: list[str] = []
-        for location in expired:  # (3) outside every transaction
-            files.delete_tree(location)
-            removed.append(location)
-        for table_name, location, mtime in listed:
-            owner = (table_name, location.rstrip("/").rsplit("/", 1)[-1])
-            if owner in referenced or owner in live:
-                continue
-            if owner in abandoned or age_seconds(mtime) >= grace_seconds:
-                files.delete_tree(location)
-                removed.append(location)
-        return removed
-
-    def _owners(self) -> tuple[set[tuple[str, str]], list[StagingLease]]:
-        """Referenced (table, version id) pairs and the leases, from one snapshot: publishing moves a
-        version from the leases to the references atomically, so it is in one of them."""
+    def owners(self):
         with self._connect() as db:
             db.execute("BEGIN")
             leases = [StagingLease(TableId(*r["table_name"].split(".", 1)), r["version_id"], r["run_id"],
@@ -745,8 +459,7 @@ class SqliteCatalog(Catalog):
             db.execute("COMMIT")
         return referenced, leases
 
-    def _forget_expired_versions(self, keep: int, grace_seconds: float) -> list[str]:
-        """Delete the rows of versions vacuum may remove; returns their locations (files still there)."""
+    def forget_expired_versions(self, keep, grace_seconds):
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)).isoformat(timespec="milliseconds")
         expired: list[str] = []
         with self._transaction() as db:
@@ -778,20 +491,11 @@ class SqliteCatalog(Catalog):
                 expired.append(r["location"])
         return expired
 
-    def _revoke_abandoned_leases(
-        self, leases: list[StagingLease], run_in_progress: Callable[[str], bool] | None
-    ) -> set[tuple[str, str]]:
-        """Revoke the leases of runs no longer in progress; returns every revoked lease (now or earlier)."""
-        revoked = {(lease.table.qualified, lease.version_id) for lease in leases if lease.revoked_at}
-        if run_in_progress is None:
-            return revoked
-        # Asked after the leases were read: a run that is not in progress now cannot have started since.
-        finished = {lease.run_id for lease in leases if not lease.revoked_at and not run_in_progress(lease.run_id)}
+    def revoke_leases(self, leases):
         now = utc_now()
+        revoked: set[tuple[str, str]] = set()
         with self._transaction() as db:
             for lease in leases:
-                if lease.revoked_at or lease.run_id not in finished:
-                    continue
                 # A publish since the read ended the lease: then there is nothing to revoke.
                 cursor = db.execute(
                     "UPDATE staging_leases SET revoked_at = ? WHERE table_name = ? AND version_id = ?"
@@ -801,11 +505,3 @@ class SqliteCatalog(Catalog):
                 if cursor.rowcount:
                     revoked.add((lease.table.qualified, lease.version_id))
         return revoked
-
-def open_catalog(uri: str) -> Catalog:
-    """The catalog named by a settings URI: a SQLite file path (``glue://`` comes with the AWS deployment)."""
-    if uri.startswith("sqlite://"):
-        uri = uri[len("sqlite://"):]
-    if "://" in uri:
-        raise NotImplementedError(f"catalog {uri!r} is not supported yet (embedded SQLite only)")
-    return SqliteCatalog(uri)

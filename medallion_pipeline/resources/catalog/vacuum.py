@@ -1,0 +1,52 @@
+"""Vacuum, once for every catalog: delete what no reader can reach, in the order ``Catalog.vacuum`` states.
+
+(1) list the lake's version directories; (2) commit the catalog's changes (expired version rows removed,
+abandoned leases revoked); (3) delete files, outside any catalog transaction. The implementations supply
+the primitives (``forget_expired_versions``, ``owners``, ``revoke_leases``); the order lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from medallion_pipeline.resources.lake import Lake, LakeFiles, age_seconds
+
+if TYPE_CHECKING:
+    from medallion_pipeline.resources.catalog.base import Catalog
+
+
+def vacuum(
+    catalog: Catalog,
+    lake: Lake,
+    files: LakeFiles,
+    keep: int,
+    grace_seconds: float,
+    run_in_progress: Callable[[str], bool] | None,
+) -> list[str]:
+    from medallion_pipeline.tables import ALL_TABLES
+
+    # (1) Listed before the catalog is read: whatever is listed was leased or published before it was
+    # written, so the reads below know its owner.
+    listed = [(table.qualified, location, mtime) for table in ALL_TABLES
+              for location, mtime in files.list_children(lake.table_root(table))]
+    expired = catalog.forget_expired_versions(keep, grace_seconds)  # (2) committed before any delete
+    referenced, leases = catalog.owners()
+    revoked = {(lease.table.qualified, lease.version_id) for lease in leases if lease.revoked_at}
+    if run_in_progress is not None:
+        # Asked after the leases were read: a run that is not in progress now cannot have started since.
+        finished = [lease for lease in leases if not lease.revoked_at and not run_in_progress(lease.run_id)]
+        revoked |= catalog.revoke_leases(finished)
+    live = {(lease.table.qualified, lease.version_id) for lease in leases} - revoked
+    removed: list[str] = []
+    for location in expired:  # (3) outside every transaction
+        files.delete_tree(location)
+        removed.append(location)
+    for table_name, location, mtime in listed:
+        owner = (table_name, location.rstrip("/").rsplit("/", 1)[-1])
+        if owner in referenced or owner in live:
+            continue
+        if owner in revoked or age_seconds(mtime) >= grace_seconds:
+            files.delete_tree(location)
+            removed.append(location)
+    return removed
