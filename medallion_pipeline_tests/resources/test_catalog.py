@@ -1,4 +1,8 @@
-"""The embedded catalog: atomic publish, history, rollback, schema history, ledger, vacuum."""
+"""The catalog contract, run on both catalogs: atomic publish, history, rollback, schema history, ledger, vacuum.
+
+``catalog`` is the embedded SQLite catalog and the AWS one (DynamoDB on the moto server); tests named
+``sqlite`` are about that implementation alone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from medallion_pipeline.resources.catalog import Column, LedgerEntry, PartitionVersion, SqliteCatalog
+from medallion_pipeline.resources.catalog import (
+    Column,
+    LedgerEntry,
+    PartitionVersion,
+    PublishConflict,
+    SqliteCatalog,
+)
+from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
 from medallion_pipeline.resources.lake import Lake, LocalLakeFiles, new_version_id
 from medallion_pipeline.tables import SILVER_APP_LOGS
 
@@ -21,9 +32,14 @@ def lake(tmp_path: Path) -> Lake:
     return Lake(str(tmp_path / "lake"))
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> SqliteCatalog:
-    return SqliteCatalog(tmp_path / "lake" / "_catalog" / "catalog.db")
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def catalog(request, tmp_path: Path):
+    if request.param == "sqlite":
+        return SqliteCatalog(tmp_path / "lake" / "_catalog" / "catalog.db")
+    request.getfixturevalue("aws")
+    dynamo = DynamoCatalog("medallion-state")
+    dynamo.create_table()
+    return dynamo
 
 
 def stage(lake: Lake, dt: str, columns=COLUMNS, rows: int = 3) -> PartitionVersion:
@@ -83,8 +99,8 @@ def test_publish_of_several_partitions_is_one_transaction(catalog, lake):
     good = stage(lake, "2024-01-01")
     clash = stage(lake, "2024-01-02")
     catalog.publish(SILVER_APP_LOGS, [clash])
-    # Publishing the same version id twice violates the primary key: nothing of the batch may land.
-    with pytest.raises(sqlite3.IntegrityError):
+    # Publishing the same version id twice is refused: nothing of the batch may land.
+    with pytest.raises(PublishConflict, match="already recorded"):
         catalog.publish(SILVER_APP_LOGS, [good, clash], ledger=[LedgerEntry("2024-01-01", "k", 1, "e")])
     assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"]) == {}
     assert catalog.ledger(SILVER_APP_LOGS, "2024-01-01") == []
@@ -291,15 +307,16 @@ class AssertingLakeFiles(LocalLakeFiles):
     """Deletes like the real thing, after checking no catalog transaction is open and the catalog forgot it —
     or fails every delete (a crash between the catalog commit and the file deletes)."""
 
-    def __init__(self, catalog: SqliteCatalog, fail: bool):
+    def __init__(self, catalog, fail: bool):
         self.catalog, self.fail, self.deleted = catalog, fail, []
 
     def delete_tree(self, location: str) -> None:
-        with sqlite3.connect(self.catalog.path, timeout=0, isolation_level=None) as db:
-            db.execute("BEGIN IMMEDIATE")  # "database is locked" if vacuum still held its transaction
-            referenced = db.execute("SELECT 1 FROM versions WHERE location = ?", [location]).fetchone()
-            db.execute("ROLLBACK")
-        assert referenced is None, f"{location} deleted while the catalog still references it"
+        if isinstance(self.catalog, SqliteCatalog):
+            with sqlite3.connect(self.catalog.path, timeout=0, isolation_level=None) as db:
+                db.execute("BEGIN IMMEDIATE")  # "database is locked" if vacuum still held its transaction
+                db.execute("ROLLBACK")
+        referenced = {v.location for v in self.catalog.versions(SILVER_APP_LOGS, "2024-01-01")}
+        assert location not in referenced, f"{location} deleted while the catalog still references it"
         self.deleted.append(location)
         if self.fail:
             raise OSError(f"simulated failure deleting {location}")
@@ -371,3 +388,135 @@ def test_vacuum_keeps_a_just_replaced_version_for_its_readers(catalog, lake):
     assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0) == [
         v1.location, lake.version_root(SILVER_APP_LOGS, v1.version_id)]
     assert os.path.exists(v2.location)
+
+
+# -- scale: more than one DynamoDB transaction holds (100 items) ---------------------------------------------
+
+
+def test_a_ledger_of_thousands_of_files_is_published_and_rolled_back_with_its_version(catalog, lake):
+    dt = "2024-01-01"
+    pad = "x" * 100  # long keys: the DynamoDB snapshot of each version spans several chunk items
+    first = [entry(f"batch1/{pad}{i:05d}.json", f"e{i}") for i in range(3000)]
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, dt)], ledger=first)
+    second = [entry(f"batch2/{pad}{i:05d}.json", f"f{i}") for i in range(2500)]
+    catalog.publish(SILVER_APP_LOGS, [stage(lake, dt)], ledger=second, expected={
+        dt: catalog.current(SILVER_APP_LOGS, [dt])[dt].version_id})
+    assert sorted_ledger(catalog) == sorted(first + second, key=lambda e: e.key)
+    if isinstance(catalog, DynamoCatalog):
+        assert ledger_chunks(catalog, dt) >= 3
+    catalog.rollback(SILVER_APP_LOGS, dt, reason="undo the second batch")
+    assert sorted_ledger(catalog) == sorted(first, key=lambda e: e.key)
+
+
+def test_a_ranged_publish_larger_than_one_transaction_lands_every_day(catalog, lake):
+    from medallion_pipeline.resources.catalog import PublishRequest
+    from medallion_pipeline.tables import SILVER_QUARANTINE
+
+    dts = [f"2024-{m:02d}-{d:02d}" for m in (1, 2) for d in range(1, 29)]  # 56 days x 2 tables
+    version_id = new_version_id()
+    silver = [PartitionVersion(SILVER_APP_LOGS, dt, version_id, f"/s/{dt}", 1, COLUMNS) for dt in dts]
+    quarantine = [PartitionVersion(SILVER_QUARANTINE, dt, version_id, f"/q/{dt}", 0) for dt in dts]
+    catalog.publish_many([PublishRequest(SILVER_APP_LOGS, silver, expected=dict.fromkeys(dts)),
+                          PublishRequest(SILVER_QUARANTINE, quarantine, expected=dict.fromkeys(dts))])
+    assert [p.dt for p in catalog.partitions(SILVER_APP_LOGS)] == dts
+    assert [p.dt for p in catalog.partitions(SILVER_QUARANTINE)] == dts
+    assert {c.column for c in catalog.schema_history(SILVER_APP_LOGS)} == {"event_id", "user_id"}
+
+
+# -- concurrency: two processes, one partition ---------------------------------------------------------------
+
+
+def _racing_publisher(args) -> str:
+    """One writer in its own process: publishes a version of a day nobody published yet."""
+    kind, where, location, barrier = args
+    from medallion_pipeline.resources.catalog import PublishConflict
+
+    catalog = SqliteCatalog(where) if kind == "sqlite" else DynamoCatalog(where)
+    version = PartitionVersion(SILVER_APP_LOGS, "2024-01-01", new_version_id(), location, 1, COLUMNS)
+    barrier.wait(timeout=60)
+    try:
+        catalog.publish(SILVER_APP_LOGS, [version], expected={"2024-01-01": None})
+        return version.version_id
+    except PublishConflict:
+        return "conflict"
+
+
+def test_two_processes_publishing_the_same_day_one_wins_the_other_conflicts(catalog, lake):
+    import multiprocessing
+
+    kind = "sqlite" if isinstance(catalog, SqliteCatalog) else "dynamodb"
+    where = str(catalog.path) if kind == "sqlite" else catalog.table_name
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(4)
+        with context.Pool(4) as pool:
+            outcomes = pool.map(_racing_publisher, [(kind, where, f"/v/{i}", barrier) for i in range(4)])
+    winners = [o for o in outcomes if o != "conflict"]
+    assert len(winners) == 1, outcomes
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == winners[0]
+    assert [h.version_id for h in catalog.history(SILVER_APP_LOGS, "2024-01-01")] == winners
+
+
+def ledger_chunks(catalog: DynamoCatalog, dt: str) -> int:
+    from medallion_pipeline.resources.catalog import dynamo_items
+
+    current = catalog.current(SILVER_APP_LOGS, [dt])[dt]
+    return catalog._get(dynamo_items.version_key(SILVER_APP_LOGS, dt, current.version_id))["ledger_chunks"]
+
+
+# -- a writer killed mid-publish (DynamoDB: the ledger snapshot is written before the commit) ----------------
+
+
+class _StallingClient:
+    """The real DynamoDB client, except that the second ledger chunk write announces itself and hangs."""
+
+    def __init__(self, client, marker: str):
+        self._client, self._marker, self._chunks = client, marker, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_item(self, **kwargs):
+        if kwargs["Item"]["pk"]["S"].startswith("L#"):
+            self._chunks += 1
+            if self._chunks == 2:
+                Path(self._marker).touch()
+                time.sleep(120)
+        return self._client.put_item(**kwargs)
+
+
+def _publish_until_killed(table_name: str, marker: str, location: str) -> None:
+    import boto3
+
+    catalog = DynamoCatalog(table_name, client=_StallingClient(boto3.client("dynamodb"), marker))
+    current = catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id
+    big = [entry(f"new/{'y' * 100}{i:05d}.json", f"n{i}") for i in range(4000)]
+    catalog.publish(SILVER_APP_LOGS, [PartitionVersion(SILVER_APP_LOGS, "2024-01-01", new_version_id(), location, 9)],
+                    ledger=big, expected={"2024-01-01": current})
+
+
+def test_a_writer_killed_between_ledger_chunks_changes_nothing_and_the_rerun_publishes(aws, lake, tmp_path):
+    import multiprocessing
+    import signal
+
+    catalog = DynamoCatalog("medallion-state")
+    catalog.create_table()
+    before = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [before], ledger=[entry("old.json", "o1")])
+    marker = str(tmp_path / "stalled")
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_publish_until_killed, args=("medallion-state", marker, "/v/killed"))
+    writer.start()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(marker):
+        assert writer.is_alive() and time.monotonic() < deadline, "the writer never reached its second chunk"
+        time.sleep(0.05)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    # One chunk of the new version's ledger is stored, but nothing references it.
+    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == before.version_id
+    assert sorted_ledger(catalog) == [entry("old.json", "o1")]
+    rerun = stage(lake, "2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [rerun], ledger=[entry("new.json", "n1")],
+                    expected={"2024-01-01": before.version_id})
+    assert sorted_ledger(catalog) == [entry("new.json", "n1"), entry("old.json", "o1")]

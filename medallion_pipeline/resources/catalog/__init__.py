@@ -7,6 +7,8 @@ orphan that ``vacuum`` removes.
 
 - ``base``: the ``Catalog`` interface (its docstrings are the contract) and the records it exchanges;
 - ``sqlite``: the embedded implementation, the default;
+- ``dynamodb`` (with ``dynamo_state``, ``dynamo_items``): the AWS implementation, state in DynamoDB;
+- ``glue``: the Glue Data Catalog projection of the AWS catalog (what Athena reads);
 - ``vacuum``: the one vacuum order every implementation runs.
 """
 
@@ -27,14 +29,38 @@ from medallion_pipeline.resources.catalog.sqlite import SqliteCatalog
 
 __all__ = [
     "Catalog", "CheckRecord", "Column", "HistoryEvent", "LedgerEntry", "PartitionVersion", "PublishConflict",
-    "PublishRequest", "SchemaChange", "SqliteCatalog", "StagingLease", "open_catalog", "utc_now",
+    "PublishRequest", "SchemaChange", "SqliteCatalog", "StagingLease", "open_catalog", "parse_glue_uri", "utc_now",
 ]
 
 
-def open_catalog(uri: str) -> Catalog:
-    """The catalog named by a settings URI: a SQLite file path (``glue://`` comes with the AWS deployment)."""
+def parse_glue_uri(uri: str) -> tuple[str, str]:
+    """``glue://<glue database>?state_table=<DynamoDB table>`` -> (database, state table)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query)
+    database, state_table = parts.netloc, query.get("state_table", [""])[0]
+    if parts.scheme != "glue" or not database or not state_table or parts.path.strip("/") or set(query) - {"state_table"}:
+        raise ValueError(f"catalog URI {uri!r}: expected glue://<glue database>?state_table=<DynamoDB table>")
+    return database, state_table
+
+
+def open_catalog(uri: str, lake_root: str = "") -> Catalog:
+    """The catalog a settings URI names: a SQLite file path (the default), or the AWS catalog.
+
+    ``glue://<database>?state_table=<table>``: state in the DynamoDB table, projected into the Glue
+    database, whose table locations are under ``lake_root``.
+    """
+    if uri.startswith("glue://"):
+        from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
+        from medallion_pipeline.resources.catalog.glue import GlueProjection
+
+        database, state_table = parse_glue_uri(uri)
+        if not lake_root:
+            raise ValueError("the AWS catalog needs the lake root (the Glue tables' location)")
+        return DynamoCatalog(state_table, projection=GlueProjection(database, lake_root))
     if uri.startswith("sqlite://"):
         uri = uri[len("sqlite://"):]
     if "://" in uri:
-        raise NotImplementedError(f"catalog {uri!r} is not supported yet (embedded SQLite only)")
+        raise ValueError(f"catalog URI {uri!r}: a SQLite file path or glue://<database>?state_table=<table>")
     return SqliteCatalog(uri)

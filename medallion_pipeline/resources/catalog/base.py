@@ -179,9 +179,12 @@ class Catalog(ABC):
         Staging leases (see ``begin_staging``): publishing a version ends its lease in the same transaction;
         a version whose lease vacuum revoked is refused with ``PublishConflict`` (its files may be gone).
 
-        An implementation that cannot fit the requests into one transaction (DynamoDB ``TransactWriteItems``
-        takes 100 items: a condition per expected pointer and lease, a write per pointer) must refuse them,
-        never split them. Returns, per table, the columns new to the table by partition.
+        A bounded transaction (DynamoDB ``TransactWriteItems`` takes 100 items) makes the *day* the unit:
+        every table's share of one ``dt`` is always in one transaction, days are committed in ``dt`` order,
+        and if a later day conflicts the earlier ones stay published and ``PublishConflict`` names them.
+        (SQLite commits everything at once.) Dagster's per-(layer, day) partition locks keep two runs off the
+        same day, so this partial case needs a writer outside the pipeline. Returns, per table, the columns
+        new to the table by partition.
         """
 
     @abstractmethod

@@ -282,6 +282,9 @@ class SqliteCatalog(Catalog):
 
     @staticmethod
     def _insert_version(db, v: PartitionVersion, state: str, now: str) -> None:
+        if db.execute("SELECT 1 FROM versions WHERE table_name = ? AND dt = ? AND version_id = ?",
+                      [v.table.qualified, v.dt, v.version_id]).fetchone():
+            raise PublishConflict(f"{v.table} {v.dt} {v.version_id}: this version is already recorded")
         db.execute(
             "INSERT INTO versions (table_name, dt, version_id, location, row_count, columns_json, stats_json,"
             " run_id, created_at, state, built_from_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
