@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if not result.success:
             # What the daemon's downstream_of_published_days sensor does: the days that passed their gates
             # were published, so build their gold and metrics now.
-            waiting = published_days_waiting(instance, open_catalog(settings.resolved_catalog_uri))
+            waiting = published_days_waiting(instance, open_catalog(settings.resolved_catalog_uri, settings.lake_root))
             for start, end in contiguous_ranges(list(waiting)):
                 print(f"building gold and metrics for the published days {start}..{end}")
                 materialize(start, end, DOWNSTREAM_OF_SILVER)
@@ -116,7 +116,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     import duckdb
 
     try:
-        columns, rows = run_query(open_catalog(settings.resolved_catalog_uri), args.sql)
+        columns, rows = run_query(open_catalog(settings.resolved_catalog_uri, settings.lake_root), args.sql)
     except duckdb.Error as exc:
         print(f"medallion: {exc}", file=sys.stderr)
         return 1
@@ -127,7 +127,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
     from medallion_pipeline.resources.catalog import open_catalog
 
-    catalog = open_catalog(settings.resolved_catalog_uri)
+    catalog = open_catalog(settings.resolved_catalog_uri, settings.lake_root)
     for table, description, columns in catalog.tables():
         print(f"{table.qualified} ({table.sql_name}): {description}")
         print(f"  columns: {', '.join(c.name + (' [pii]' if c.pii else '') for c in columns)}")
@@ -145,6 +145,39 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"      {h.at}  {h.action:<8} {h.version_id}  from {h.previous_version_id or '-'}"
                           f"  {h.reason}")
     return 0
+
+
+def cmd_governance(args: argparse.Namespace, settings: Settings) -> int:
+    """The PII class and treatment of every column; with a Glue database, exit 1 if a PII column is untagged."""
+    from medallion_pipeline.schemas.governance import audit_glue, dictionary, render_markdown
+
+    if args.markdown:
+        print(render_markdown(), end="")
+        return 0
+    database = args.glue_database
+    if database is None and settings.catalog_uri.startswith("glue://"):
+        from medallion_pipeline.resources.catalog import parse_glue_uri
+
+        database = parse_glue_uri(settings.catalog_uri)[0]
+    columns = ["table", "column", "type", "pii_class", "treatment"]
+    if database is None:
+        _print_rows(columns, [(p.table.sql_name, p.column, p.type, p.pii_class, p.treatment) for p in dictionary()],
+                    args.format)
+        return 0
+    try:
+        audit = audit_glue(database)
+    except LookupError as exc:
+        print(f"medallion: {exc}", file=sys.stderr)
+        return 1
+    _print_rows([*columns, "glue_pii"], audit.rows, args.format)
+    if audit.absent_tables:
+        print(f"not in Glue database {database} (nothing published yet): {', '.join(audit.absent_tables)}",
+              file=sys.stderr)
+    for problem, names in (("PII columns not tagged pii=true", audit.untagged),
+                           ("columns without a policy in schemas/governance.py", audit.unclassified)):
+        if names:
+            print(f"medallion: {problem} in Glue database {database}: {', '.join(names)}", file=sys.stderr)
+    return 0 if audit.passed else 1
 
 
 def cmd_vacuum(args: argparse.Namespace, settings: Settings) -> int:
@@ -170,7 +203,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from medallion_pipeline.tables import TableId
 
     table = TableId.parse(args.table)
-    catalog = open_catalog(settings.resolved_catalog_uri)
+    catalog = open_catalog(settings.resolved_catalog_uri, settings.lake_root)
     before = catalog.current(table, [args.dt]).get(args.dt)
     try:
         restored = catalog.rollback(table, args.dt, reason=args.reason)
@@ -245,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="tables, partitions, current versions")
     cat.add_argument("--history", action="store_true", help="show every publish and rollback")
     cat.set_defaults(func=cmd_catalog)
+
+    gov = sub.add_parser("governance", help="PII class and treatment per table and column; checks Glue's pii tags")
+    gov.add_argument("--glue-database", help="check this Glue database's column pii parameters (default: the "
+                                             "database of a glue:// MEDALLION_CATALOG_URI)")
+    gov.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    gov.add_argument("--markdown", action="store_true", help="print the README's data dictionary section")
+    gov.set_defaults(func=cmd_governance)
 
     rb = sub.add_parser("rollback", help="point a partition back to its previous version")
     rb.add_argument("table", help="e.g. silver.app_logs")

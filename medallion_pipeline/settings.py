@@ -212,10 +212,23 @@ class Settings:
                 raise SettingsError(f"MEDALLION_SPARK_CONF: {key!r} contains a space, which EMR Serverless's "
                                     "sparkSubmitParameters cannot carry")
 
+    def _validate_catalog_uri(self) -> None:
+        from medallion_pipeline.resources.catalog import parse_glue_uri
+
+        if self.catalog_uri.startswith("glue://"):
+            try:
+                parse_glue_uri(self.catalog_uri)
+            except ValueError as exc:
+                raise SettingsError(f"MEDALLION_CATALOG_URI: {exc}") from None
+        elif "://" in self.catalog_uri and not self.catalog_uri.startswith("sqlite://"):
+            raise SettingsError("MEDALLION_CATALOG_URI must be a SQLite file path or glue://<database>?state_table="
+                                f"<DynamoDB table>, got {self.catalog_uri!r}")
+
     def _validate_remote_spark(self) -> None:
         """Rules for a lake outside this machine and for the EMR Serverless launcher."""
         if "://" in self.lake_root and not self.lake_root.startswith(("s3://", "file://")):
             raise SettingsError(f"MEDALLION_LAKE_ROOT must be a local directory or s3://, got {self.lake_root!r}")
+        self._validate_catalog_uri()
         if self.lake_root.startswith("s3://") and not self.catalog_uri:
             raise SettingsError("an s3:// MEDALLION_LAKE_ROOT needs MEDALLION_CATALOG_URI (the embedded catalog is a "
                                 "local file)")
@@ -240,6 +253,9 @@ class Settings:
             raise SettingsError("MEDALLION_EMR_EXECUTION_ROLE_ARN must be an IAM role ARN")
         if not self.emr_job_bundle_uri.startswith("s3://"):
             raise SettingsError("MEDALLION_EMR_JOB_BUNDLE_URI must be an s3:// URI (see `medallion package-job`)")
+        if not self.catalog_uri.startswith("glue://"):
+            raise SettingsError("MEDALLION_SPARK_MODE=emr-serverless needs the AWS catalog, MEDALLION_CATALOG_URI="
+                                "glue://<database>?state_table=<table> (the driver cannot reach a local catalog file)")
         if not (self.lake_root.startswith("s3://") and self.landing_root.startswith("s3://")):
             raise SettingsError("MEDALLION_SPARK_MODE=emr-serverless needs s3:// MEDALLION_LAKE_ROOT and "
                                 "MEDALLION_LANDING_ROOT (the driver cannot see this machine's disk)")

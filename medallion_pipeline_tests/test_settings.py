@@ -83,7 +83,7 @@ EMR = {
     "MEDALLION_PII_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:medallion/pii-AbCdEf",
     "MEDALLION_LAKE_ROOT": "s3://lake/root",
     "MEDALLION_LANDING_ROOT": "s3://landing/logs",
-    "MEDALLION_CATALOG_URI": "/srv/medallion/catalog.db",
+    "MEDALLION_CATALOG_URI": "glue://medallion_prod?state_table=medallion-state",
 }
 
 
@@ -93,6 +93,13 @@ def test_every_spark_mode_is_accepted():
     settings = Settings.from_env({**EMR, "MEDALLION_EMR_RELEASE_LABEL": "emr-7.11.0"})
     assert settings.spark_mode == "emr-serverless" and not settings.development_key_allowed
     assert settings.emr_release_label == "emr-7.11.0"
+
+
+def test_the_aws_catalog_uri_names_the_glue_database_and_the_state_table():
+    from medallion_pipeline.resources.catalog import parse_glue_uri
+
+    settings = Settings.from_env(EMR)
+    assert parse_glue_uri(settings.resolved_catalog_uri) == ("medallion_prod", "medallion-state")
 
 
 def test_s3_lake_with_a_catalog():
@@ -117,6 +124,11 @@ def test_s3_lake_with_a_catalog():
         ({**EMR, "MEDALLION_EMR_EXECUTION_ROLE_ARN": "medallion-emr-job"}, "IAM role ARN"),
         ({**EMR, "MEDALLION_EMR_JOB_BUNDLE_URI": "/tmp/bundle"}, "must be an s3:// URI"),
         ({**EMR, "MEDALLION_LANDING_ROOT": "/data/landing"}, "s3:// MEDALLION_LAKE_ROOT and"),
+        ({**EMR, "MEDALLION_CATALOG_URI": "/srv/medallion/catalog.db"}, "emr-serverless needs the AWS catalog"),
+        ({"MEDALLION_CATALOG_URI": "glue://medallion_prod"}, "state_table="),
+        ({"MEDALLION_CATALOG_URI": "glue://?state_table=t"}, "state_table="),
+        ({"MEDALLION_CATALOG_URI": "glue://db?state_table=t&region=eu"}, "state_table="),
+        ({"MEDALLION_CATALOG_URI": "dynamodb://t"}, "SQLite file path or glue://"),
     ],
 )
 def test_rejects_invalid_remote_spark_settings(env, message):

@@ -144,7 +144,7 @@ def alert_on_missing_or_stale_data(context: dg.SensorEvaluationContext):
     incidents = load_incidents(context.instance)
     missing, incidents = missing_data_alert(lambda dt: bool(landing.list_partition(dt)), now,
                                             settings.alert_missing_data_deadline_hours, incidents)
-    gold = open_catalog(settings.resolved_catalog_uri).partitions(GOLD_DAILY_KPIS)
+    gold = open_catalog(settings.resolved_catalog_uri, settings.lake_root).partitions(GOLD_DAILY_KPIS)
     stale, incidents = stale_gold_alert(gold[-1].dt if gold else None, now, settings.alert_gold_max_age_hours,
                                         incidents)
     for alert in missing + stale:

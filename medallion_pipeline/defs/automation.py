@@ -61,7 +61,8 @@ def published_days_waiting(instance: dg.DagsterInstance, catalog) -> dict[str, s
     description="Builds gold and metrics for days a partially failed silver run did publish.",
 )
 def downstream_of_published_days(context: dg.SensorEvaluationContext):
-    versions = published_days_waiting(context.instance, open_catalog(Settings.from_env().resolved_catalog_uri))
+    settings = Settings.from_env()
+    versions = published_days_waiting(context.instance, open_catalog(settings.resolved_catalog_uri, settings.lake_root))
     for start, end in contiguous_ranges(list(versions)):
         in_range = [v for d, v in sorted(versions.items()) if start <= d <= end]
         yield dg.RunRequest(

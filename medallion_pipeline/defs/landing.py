@@ -170,7 +170,7 @@ def landing_tick(instance: dg.DagsterInstance, settings: Settings, now: datetime
     """One evaluation: discover, record, settle finished runs, and request the partitions that are due."""
     landing = landing or landing_store_for(settings.landing_root)
     batches = LandingBatches(InstanceStore(instance))
-    ledger = Ledger(open_catalog(settings.resolved_catalog_uri))
+    ledger = Ledger(open_catalog(settings.resolved_catalog_uri, settings.lake_root))
     report = TickReport()
     stamp = now.timestamp()
 

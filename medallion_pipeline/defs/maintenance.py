@@ -34,7 +34,7 @@ def run_in_progress_on(instance: dg.DagsterInstance) -> Callable[[str], bool]:
 def vacuum_lake(settings: Settings, instance: dg.DagsterInstance, keep: int | None = None,
                 grace_seconds: float | None = None) -> list[str]:
     """Vacuum the lake; defaults ``MEDALLION_KEEP_VERSIONS`` and ``MEDALLION_VACUUM_GRACE_SECONDS``."""
-    catalog = open_catalog(settings.resolved_catalog_uri)
+    catalog = open_catalog(settings.resolved_catalog_uri, settings.lake_root)
     return catalog.vacuum(
         Lake(settings.lake_root), lake_files_for(settings.lake_root), keep=keep or settings.keep_versions,
         grace_seconds=settings.vacuum_grace_seconds if grace_seconds is None else grace_seconds,

@@ -28,7 +28,7 @@ class JobEnvironment:
         return cls(
             settings=settings,
             lake=Lake(settings.lake_root),
-            catalog=open_catalog(settings.resolved_catalog_uri),
+            catalog=open_catalog(settings.resolved_catalog_uri, settings.lake_root),
             landing=landing_store_for(settings.landing_root),
             files=lake_files_for(settings.lake_root),
             run_id=run_id,

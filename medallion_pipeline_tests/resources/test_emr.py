@@ -41,7 +41,7 @@ SETTINGS = {
     "MEDALLION_PII_KEY_SECRET_ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:medallion/pii-AbCdEf",
     "MEDALLION_LAKE_ROOT": "s3://lake/root",
     "MEDALLION_LANDING_ROOT": "s3://landing/logs",
-    "MEDALLION_CATALOG_URI": "/srv/medallion/catalog.db",
+    "MEDALLION_CATALOG_URI": "glue://medallion_prod?state_table=medallion-state",
 }
 
 
