@@ -128,6 +128,8 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
     from medallion_pipeline.resources.catalog import open_catalog
 
     catalog = open_catalog(settings.resolved_catalog_uri, settings.lake_root)
+    if args.action == "sync":
+        return _sync_glue(catalog, args.table)
     for table, description, columns in catalog.tables():
         print(f"{table.qualified} ({table.sql_name}): {description}")
         print(f"  columns: {', '.join(c.name + (' [pii]' if c.pii else '') for c in columns)}")
@@ -144,6 +146,29 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
                 for h in history.get(dt, []):
                     print(f"      {h.at}  {h.action:<8} {h.version_id}  from {h.previous_version_id or '-'}"
                           f"  {h.reason}")
+    return 0
+
+
+def _sync_glue(catalog, table_name: str | None) -> int:
+    """Reconcile the Glue projection from the catalog's state (after a failed post-commit sync)."""
+    from medallion_pipeline.resources.catalog.dynamodb import UNPROJECTED_LAYERS, DynamoCatalog
+    from medallion_pipeline.tables import ALL_TABLES, TableId
+
+    if not isinstance(catalog, DynamoCatalog):
+        print("catalog sync: the embedded catalog has no Glue projection (MEDALLION_CATALOG_URI=glue://...)",
+              file=sys.stderr)
+        return 2
+    tables = [TableId.parse(table_name)] if table_name else [t for t in ALL_TABLES if t.layer not in UNPROJECTED_LAYERS]
+    for table in tables:
+        if table.layer in UNPROJECTED_LAYERS:
+            print(f"catalog sync: {table} is not projected into Glue (raw personal data)", file=sys.stderr)
+            return 2
+        if not catalog.partitions(table):
+            continue
+        r = catalog.sync(table)
+        print(f"{table.sql_name}: {'created, ' if r.created_table else ''}{r.partitions_created} partitions created, "
+              f"{r.partitions_updated} moved, {r.partitions_deleted} deleted, {r.partitions_unchanged} unchanged"
+              + (f"; new columns {', '.join(r.added_columns)}" if r.added_columns else ""))
     return 0
 
 
@@ -276,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=cmd_query)
 
     cat = sub.add_parser("catalog", help="tables, partitions, current versions")
+    cat.add_argument("action", nargs="?", choices=("show", "sync"), default="show",
+                     help="show (default) or sync: reconcile the Glue projection from DynamoDB")
+    cat.add_argument("--table", help="sync only this table (silver.app_logs)")
     cat.add_argument("--history", action="store_true", help="show every publish and rollback")
     cat.set_defaults(func=cmd_catalog)
 

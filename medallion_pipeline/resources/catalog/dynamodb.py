@@ -53,7 +53,7 @@ from medallion_pipeline.tables import ALL_TABLES, TableId
 log = logging.getLogger(__name__)
 MAX_ITEMS = 100  # TransactWriteItems
 RETRIES = 5
-UNPROJECTED_LAYERS = ("bronze",)
+UNPROJECTED_LAYERS = ("bronze",)  # raw personal data: not for Athena users
 
 
 class _Cancelled(Exception):
@@ -69,6 +69,7 @@ class DynamoCatalog(DynamoState, Catalog):
         self.table_name = table_name
         self.client = client or boto3.client("dynamodb")
         self.projection = projection
+        self._database_ready = False
 
     # -- transactions -----------------------------------------------------------------------------------
 
@@ -390,6 +391,11 @@ class DynamoCatalog(DynamoState, Catalog):
 
     def sync(self, table: TableId, only: Sequence[str] | None = None):
         """Make Glue's table and partitions match DynamoDB (all partitions, or ``only`` these days)."""
+        if self.projection is None:
+            raise ValueError("this catalog has no Glue projection")
+        if not self._database_ready:
+            self.projection.ensure_database()
+            self._database_ready = True
         meta = self._table_item(table)
         current = self.current(table, only) if only is not None else {p.dt: p for p in self.partitions(table)}
         columns = items.columns_from_json(meta["columns"]) if "columns" in meta else ()
