@@ -117,7 +117,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         columns, rows = run_query(open_catalog(settings.resolved_catalog_uri, settings.lake_root), args.sql)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:  # OSError: reading an s3:// lake (network, access denied)
         print(f"medallion: {exc}", file=sys.stderr)
         return 1
     _print_rows(columns, rows, args.format)
@@ -151,18 +151,15 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
 
 def _sync_glue(catalog, table_name: str | None) -> int:
     """Reconcile the Glue projection from the catalog's state (after a failed post-commit sync)."""
-    from medallion_pipeline.resources.catalog.dynamodb import UNPROJECTED_LAYERS, DynamoCatalog
+    from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
     from medallion_pipeline.tables import ALL_TABLES, TableId
 
     if not isinstance(catalog, DynamoCatalog):
         print("catalog sync: the embedded catalog has no Glue projection (MEDALLION_CATALOG_URI=glue://...)",
               file=sys.stderr)
         return 2
-    tables = [TableId.parse(table_name)] if table_name else [t for t in ALL_TABLES if t.layer not in UNPROJECTED_LAYERS]
+    tables = [TableId.parse(table_name)] if table_name else list(ALL_TABLES)
     for table in tables:
-        if table.layer in UNPROJECTED_LAYERS:
-            print(f"catalog sync: {table} is not projected into Glue (raw personal data)", file=sys.stderr)
-            return 2
         if not catalog.partitions(table):
             continue
         r = catalog.sync(table)

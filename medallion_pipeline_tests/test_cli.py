@@ -50,7 +50,7 @@ def test_catalog_lists_partitions_and_history(medallion_env, capsys):
     assert main(["catalog", "--history"]) == 0
     out = capsys.readouterr().out
     assert "gold.daily_kpis (gold_daily_kpis): kpis" in out
-    assert f"dt=2024-01-01" in out and second.version_id in out and first.version_id in out
+    assert "dt=2024-01-01" in out and second.version_id in out and first.version_id in out
     assert "2 events, 2 versions kept" in out
 
 

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -71,7 +72,13 @@ class LocalLakeFiles(LakeFiles):
 
 
 class S3LakeFiles(LakeFiles):
-    """The same operations on ``s3://`` locations (the lake on AWS): "directories" are key prefixes."""
+    """The same operations on ``s3://`` locations (the lake on AWS): "directories" are key prefixes.
+
+    Every listing follows continuation tokens (S3 returns at most 1,000 keys per page), and deletes go in
+    batches of at most 1,000 keys, the ``DeleteObjects`` limit.
+    """
+
+    DELETE_BATCH = 1000  # the most keys one DeleteObjects request accepts
 
     def __init__(self, client=None):
         import boto3
@@ -83,33 +90,57 @@ class S3LakeFiles(LakeFiles):
         bucket, _, key = location.removeprefix("s3://").partition("/")
         return bucket, f"{key.strip('/')}/" if key.strip("/") else ""
 
+    def _objects(self, bucket: str, prefix: str) -> Iterator[dict]:
+        """Every object below ``prefix``, page after page."""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            yield from page.get("Contents", [])
+
     def list_children(self, location: str) -> list[tuple[str, float]]:
         bucket, prefix = self._split(location)
-        children = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                name = common["Prefix"][len(prefix):].strip("/")
-                if name and not name.startswith((".", "_")):
-                    children.append((f"s3://{bucket}/{prefix}{name}", self._newest(bucket, common["Prefix"])))
-        return children
+        return [
+            (f"s3://{bucket}/{prefix}{name}", mtime)
+            for name, mtime in sorted(self._newest(bucket, prefix).items())
+            if not name.startswith((".", "_"))
+        ]
 
-    def _newest(self, bucket: str, prefix: str) -> float:
-        """A prefix has no modification time of its own: the newest object below it stands in for one."""
-        newest = 0.0
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                newest = max(newest, obj["LastModified"].timestamp())
+    def _newest(self, bucket: str, prefix: str) -> dict[str, float]:
+        """The newest object below each direct child "directory" of ``prefix``, by child name.
+
+        A prefix has no modification time of its own: the newest object below it stands in for one. One
+        listing of everything below ``prefix`` gives every child's, instead of one listing per child.
+        Keys directly under ``prefix`` are files, not children.
+        """
+        newest: dict[str, float] = {}
+        for obj in self._objects(bucket, prefix):
+            name, slash, _ = obj["Key"][len(prefix):].partition("/")
+            if name and slash:
+                newest[name] = max(newest.get(name, 0.0), obj["LastModified"].timestamp())
         return newest
 
     def delete_tree(self, location: str) -> None:
         bucket, prefix = self._split(location)
         if not prefix:
             raise ValueError(f"refusing to delete a whole bucket: {location!r}")
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        batch: list[str] = []
+        for obj in self._objects(bucket, prefix):
+            batch.append(obj["Key"])
+            if len(batch) == self.DELETE_BATCH:
+                self._delete(bucket, batch)
+                batch = []
+        if batch:
+            self._delete(bucket, batch)
+
+    def _delete(self, bucket: str, keys: list[str]) -> None:
+        """One ``DeleteObjects`` call; it answers 200 even when keys fail, so its ``Errors`` are checked."""
+        response = self.client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise OSError(
+                f"could not delete s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                + (f" (and {len(errors) - 1} more keys)" if len(errors) > 1 else "")
+            )
 
 
 def lake_files_for(root: str) -> LakeFiles:

@@ -3,6 +3,7 @@ layer's publish is a compare-and-swap on what was current when the job started r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from medallion_pipeline.jobs import gold as gold_job
 from medallion_pipeline.jobs import metrics as metrics_job
 from medallion_pipeline.jobs import silver as silver_job
 from medallion_pipeline.jobs.bronze import run_bronze
+from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.gold import run_gold
 from medallion_pipeline.jobs.metrics import run_metrics
 from medallion_pipeline.jobs.publish import read_published
@@ -39,13 +41,14 @@ KILLED_BEFORE_POINTER_SWITCH = textwrap.dedent(
     from medallion_pipeline.jobs.bronze import run_bronze
     from medallion_pipeline.jobs.environment import JobEnvironment
     from medallion_pipeline.resources.catalog import SqliteCatalog
+    from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
     from medallion_pipeline.resources.spark import build_spark_session
     from medallion_pipeline.settings import Settings
 
     def killed(*args, **kwargs):  # the version is fully written; die before the catalog transaction
         os.kill(os.getpid(), signal.SIGKILL)
 
-    SqliteCatalog.publish_many = killed
+    SqliteCatalog.publish_many = DynamoCatalog.publish_many = killed
     settings = Settings.from_json(sys.argv[1])
     spark = build_spark_session(settings, {"spark.sql.shuffle.partitions": "1"})
     run_bronze(spark, [sys.argv[2]], JobEnvironment.from_settings(settings, run_id="doomed"))
@@ -53,7 +56,15 @@ KILLED_BEFORE_POINTER_SWITCH = textwrap.dedent(
 )
 
 
-def test_kill_before_pointer_switch_keeps_previous_version(spark, env, settings):
+@pytest.mark.parametrize("catalog", ["embedded", "aws"])
+def test_kill_before_pointer_switch_keeps_previous_version(spark, settings, catalog, request):
+    if catalog == "aws":  # DynamoDB and Glue on the moto server; the killed child talks to them over HTTP
+        from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
+
+        request.getfixturevalue("aws")
+        DynamoCatalog("medallion-kill").create_table()
+        settings = dataclasses.replace(settings, catalog_uri="glue://medallion_kill?state_table=medallion-kill")
+    env = JobEnvironment.from_settings(settings, run_id="test-run")
     write_landing(settings.landing_root, DT, "a.jsonl", [event(i) for i in range(5)])
     run_bronze(spark, [DT], env)
     v1 = env.catalog.current(BRONZE_APP_LOGS, [DT])[DT]
@@ -68,6 +79,8 @@ def test_kill_before_pointer_switch_keeps_previous_version(spark, env, settings)
     # The previous version is still current and readable; the new one exists only as an orphan.
     assert env.catalog.current(BRONZE_APP_LOGS, [DT])[DT].version_id == v1.version_id
     assert read_published(spark, env, BRONZE_APP_LOGS, [DT]).count() == 5
+    if catalog == "aws":
+        assert env.catalog.projection.partition_locations(BRONZE_APP_LOGS) == {DT: v1.location}
     table_root = env.lake.table_root(BRONZE_APP_LOGS)
     orphans = [d for d in os.listdir(table_root) if d != v1.version_id]
     assert len(orphans) == 1 and os.listdir(os.path.join(table_root, orphans[0]))

@@ -51,19 +51,21 @@ def test_every_publish_and_rollback_moves_the_glue_partition_to_the_current_vers
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
 
 
-def test_a_new_column_is_appended_to_the_glue_table(catalog):
-    catalog.publish(SILVER_APP_LOGS, [version("2024-01-01")])
-    catalog.publish(SILVER_APP_LOGS, [version("2024-01-02", (*COLUMNS, Column("region", "string")))])
-    table = boto3.client("glue").get_table(DatabaseName="medallion_test", Name="silver_app_logs")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["event_id", "client_ip", "region"]
-
-
-def test_bronze_is_not_projected(catalog):
-    catalog.publish(BRONZE_APP_LOGS, [version("2024-01-01", table=BRONZE_APP_LOGS)])
-    catalog.publish(SILVER_APP_LOGS, [version("2024-01-01")])
-    names = [t["Name"] for t in boto3.client("glue").get_tables(DatabaseName="medallion_test")["TableList"]]
-    assert names == ["silver_app_logs"]
-    assert main(["catalog", "sync", "--table", "bronze.app_logs"]) == 2
+def test_a_field_first_seen_on_day_2_adds_one_column_at_the_end_of_the_glue_bronze_table(catalog):
+    glue = boto3.client("glue")
+    day1 = (Column("event_id", "string"), Column("email", "string", pii=True), Column("_ingested_at", "timestamp"))
+    catalog.publish(BRONZE_APP_LOGS, [version("2024-01-01", day1, BRONZE_APP_LOGS)])
+    before = glue.get_table(DatabaseName="medallion_test", Name="bronze_app_logs")["Table"]["StorageDescriptor"]
+    day1_partition = glue.get_partition(DatabaseName="medallion_test", TableName="bronze_app_logs",
+                                        PartitionValues=["2024-01-01"])["Partition"]["StorageDescriptor"]
+    # Spark puts the new field before the lineage columns; Glue never reorders: it goes last.
+    day2 = (*day1[:2], Column("region", "string"), day1[2])
+    catalog.publish(BRONZE_APP_LOGS, [version("2024-01-02", day2, BRONZE_APP_LOGS)])
+    after = glue.get_table(DatabaseName="medallion_test", Name="bronze_app_logs")["Table"]["StorageDescriptor"]
+    assert after["Columns"][:-1] == before["Columns"]
+    assert after["Columns"][-1] == {"Name": "region", "Type": "string", "Parameters": {"pii": "false"}}
+    assert glue.get_partition(DatabaseName="medallion_test", TableName="bronze_app_logs",
+                              PartitionValues=["2024-01-01"])["Partition"]["StorageDescriptor"] == day1_partition
 
 
 class FailingProjection(GlueProjection):
@@ -97,3 +99,44 @@ def test_catalog_sync_needs_the_aws_catalog(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MEDALLION_PII_KEY", "k")
     assert main(["catalog", "sync"]) == 2
     assert "no Glue projection" in capsys.readouterr().err
+
+
+def test_query_catalog_and_governance_work_in_aws_mode(aws, monkeypatch, capsys):
+    """An s3:// lake on the moto server, the DynamoDB catalog, its Glue projection: the three read commands."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from medallion_pipeline.schemas.governance import policy_for, table_columns
+    from medallion_pipeline.tables import GOLD_DAILY_KPIS
+
+    lake_root = "s3://medallion-lake/prod"
+    for name, value in {"MEDALLION_CATALOG_URI": URI, "MEDALLION_LAKE_ROOT": lake_root,
+                        "MEDALLION_LANDING_ROOT": "s3://medallion-landing/logs", "MEDALLION_PII_KEY": "k"}.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="medallion-lake")
+    catalog = open_catalog(URI, lake_root)
+    catalog.create_table()
+    columns = tuple(Column(name, kind, pii=policy_for(GOLD_DAILY_KPIS, name).pii_class != "none")
+                    for name, kind in table_columns(GOLD_DAILY_KPIS).items())
+    versions = []
+    for day, events in (("2024-01-01", 120), ("2024-01-02", 80)):
+        v = version(day, columns, GOLD_DAILY_KPIS)
+        v = PartitionVersion(**{**v.__dict__, "location": Lake(lake_root).partition_location(
+            GOLD_DAILY_KPIS, v.version_id, day)})
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({"events": pa.array([events], pa.int64())}), buffer)
+        s3.put_object(Bucket="medallion-lake", Key=f"{v.location.removeprefix('s3://medallion-lake/')}/part-0.parquet",
+                      Body=buffer.getvalue())
+        versions.append(v)
+    catalog.publish(GOLD_DAILY_KPIS, versions, description="daily KPIs")
+
+    assert main(["query", "select count(*) as days, sum(events) as events from gold_daily_kpis", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2,200"
+    assert main(["catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "gold.daily_kpis (gold_daily_kpis): daily KPIs" in out and "dt=2024-01-02" in out
+    assert main(["governance"]) == 0  # the Glue database from MEDALLION_CATALOG_URI, every PII column tagged
+    assert "gold_daily_kpis" in capsys.readouterr().out

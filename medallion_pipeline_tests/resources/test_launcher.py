@@ -28,9 +28,11 @@ VOLATILE_METADATA = {"version_id", "location", "staged_locations"}
 FAST_DRIVER = {**TEST_SPARK_CONF, "spark.log.level": "WARN"}
 
 
-def run_pipeline(monkeypatch, tmp_path, settings: Settings, lake: str, launcher=None):
-    """One ranged run of every asset into its own lake; returns what Dagster recorded and the lake's env."""
+def run_pipeline(monkeypatch, tmp_path, settings: Settings, lake: str, launcher=None, catalog_uri: str = ""):
+    """One ranged run of every asset into its own lake (and catalog, if given); returns what Dagster
+    recorded and the lake's env."""
     monkeypatch.setenv("MEDALLION_LAKE_ROOT", str(tmp_path / lake))
+    monkeypatch.setenv("MEDALLION_CATALOG_URI", catalog_uri)
     defs = build_definitions(Settings.from_env())
     resources = {**defs.resources, **({"spark_launcher": launcher} if launcher else {})}
     with dg.instance_for_test() as instance:
@@ -81,8 +83,17 @@ def published_rows(spark, env, table) -> list[tuple]:
     return sorted(repr(rounded(row)) for row in rows if not volatile(row.get("metric") or ""))
 
 
+AWS_CATALOG = "glue://medallion_e2e?state_table=medallion-e2e"
+
+
 @pytest.mark.slow
-def test_subprocess_launcher_matches_local_launcher(spark, medallion_env, monkeypatch, tmp_path):
+def test_subprocess_launcher_on_the_aws_catalog_matches_local_launcher_on_the_embedded_one(
+        spark, medallion_env, monkeypatch, tmp_path, aws):
+    """The driver is a separate process that resolves and publishes through DynamoDB and Glue over HTTP,
+    as an EMR Serverless driver does; the reference run is in-process on the embedded catalog."""
+    from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
+
+    DynamoCatalog("medallion-e2e").create_table()
     generate(medallion_env.landing_root, date(2024, 1, 1), 3, 300, 4, seed=5,
              dirt=Dirt(malformed_rate=0.01, duplicate_rate=0.015))
     started = time.monotonic()
@@ -91,7 +102,7 @@ def test_subprocess_launcher_matches_local_launcher(spark, medallion_env, monkey
     local, local_env = run_pipeline(monkeypatch, tmp_path, medallion_env, "lake_local", local_launcher)
     local_s = time.monotonic() - started
     remote, remote_env = run_pipeline(monkeypatch, tmp_path, medallion_env, "lake_subprocess",
-                                      SubprocessSparkLauncher(spark_conf=FAST_DRIVER))
+                                      SubprocessSparkLauncher(spark_conf=FAST_DRIVER), catalog_uri=AWS_CATALOG)
     print(f"local launcher {local_s:.1f} s, subprocess launcher {time.monotonic() - started - local_s:.1f} s")
 
     assert remote_env.catalog.current(ALL_TABLES[0], DAYS)  # the subprocess published into its own lake
@@ -101,6 +112,35 @@ def test_subprocess_launcher_matches_local_launcher(spark, medallion_env, monkey
     assert remote["materializations"].keys() == local["materializations"].keys()
     for key, metadata in local["materializations"].items():
         assert remote["materializations"][key] == metadata, key
+    assert_glue_projects_the_catalog(remote_env.catalog)
+
+
+def assert_glue_projects_the_catalog(catalog) -> None:
+    """Every table in Glue as Athena needs it, each partition at the catalog's current version."""
+    import boto3
+
+    from medallion_pipeline.resources.catalog.glue import glue_type
+    from medallion_pipeline.schemas.bronze import BronzeAppLogs
+
+    glue = boto3.client("glue")
+    for table in ALL_TABLES:
+        described = glue.get_table(DatabaseName="medallion_e2e", Name=table.sql_name)["Table"]
+        storage = described["StorageDescriptor"]
+        assert described["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        assert storage["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+        [(_, _, columns)] = [t for t in catalog.tables() if t[0] == table]
+        assert [(c["Name"], c["Type"], c["Parameters"]["pii"]) for c in storage["Columns"]] == [
+            (c.name, glue_type(c.type), str(c.pii).lower()) for c in columns if c.name != "dt"], table
+        assert [c.get("Comment", "") for c in storage["Columns"]] == [
+            c.description[:255] for c in columns if c.name != "dt"], table
+        partitions = glue.get_partitions(DatabaseName="medallion_e2e", TableName=table.sql_name)["Partitions"]
+        assert {p["Values"][0]: p["StorageDescriptor"]["Location"] for p in partitions} == {
+            p.dt: p.location for p in catalog.partitions(table)}, table
+    # "region" first arrives on day 2 (the generator's default dirt); the three days were published at once,
+    # so Glue's table was created with it (appending on a later day: test_dynamodb.py).
+    bronze = glue.get_table(DatabaseName="medallion_e2e", Name="bronze_app_logs")["Table"]
+    names = [c["Name"] for c in bronze["StorageDescriptor"]["Columns"]]
+    assert names.count("region") == 1 and set(names) - {"region"} >= set(BronzeAppLogs.to_schema().columns) - {"dt"}
 
 
 @pytest.mark.parametrize(("mode", "launcher"), [

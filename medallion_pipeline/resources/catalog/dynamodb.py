@@ -25,7 +25,8 @@ partition locks keep two runs off the same day, so a conflict means something ou
 
 **Glue is updated after the commit** (it has no conditional writes): the touched partitions are synced
 through ``glue.GlueProjection``; a failure is logged, never raised, and ``medallion catalog sync`` repairs
-it from DynamoDB. Bronze is not projected: it holds raw personal data and is not for Athena users.
+it from DynamoDB. Every layer is projected; bronze holds raw personal data, so its Glue table is for the
+roles that may read it (its columns carry their `pii` tags like the others).
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ from medallion_pipeline.tables import ALL_TABLES, TableId
 log = logging.getLogger(__name__)
 MAX_ITEMS = 100  # TransactWriteItems
 RETRIES = 5
-UNPROJECTED_LAYERS = ("bronze",)  # raw personal data: not for Athena users
 
 
 class _Cancelled(Exception):
@@ -381,7 +381,7 @@ class DynamoCatalog(DynamoState, Catalog):
     def _project(self, table: TableId, dts: Iterable[str]) -> None:
         """Sync the touched partitions to Glue after a commit; a failure is logged (``catalog sync`` repairs)."""
         dts = sorted(set(dts))
-        if self.projection is None or table.layer in UNPROJECTED_LAYERS or not dts:
+        if self.projection is None or not dts:
             return
         try:
             self.sync(table, only=dts)
