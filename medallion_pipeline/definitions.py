@@ -8,7 +8,7 @@ from medallion_pipeline.defs.alerts import ALERT_SENSORS
 from medallion_pipeline.defs.automation import downstream_of_published_days
 from medallion_pipeline.defs.landing import landing_sensor
 from medallion_pipeline.defs.maintenance import lake_vacuum, lake_vacuum_daily
-from medallion_pipeline.resources.launcher import LocalSparkLauncher, SparkLauncher, SubprocessSparkLauncher
+from medallion_pipeline.launchers.launcher import LocalSparkLauncher, SparkLauncher, SubprocessSparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.settings import Settings
 
@@ -18,7 +18,7 @@ def spark_launcher_for(settings: Settings) -> SparkLauncher:
     if settings.spark_mode == "subprocess":
         return SubprocessSparkLauncher()
     if settings.spark_mode == "emr-serverless":
-        from medallion_pipeline.resources.emr import EmrServerlessSparkLauncher
+        from medallion_pipeline.launchers.emr import EmrServerlessSparkLauncher
 
         return EmrServerlessSparkLauncher()
     return LocalSparkLauncher(pyspark=LazyPySparkResource(spark_config=spark_conf(settings)))

@@ -17,7 +17,7 @@ from medallion_pipeline.defs.bronze import bronze_app_logs
 from medallion_pipeline.defs.silver import silver
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.packaging import BUNDLE_FILES
-from medallion_pipeline.resources.launcher import SubprocessSparkLauncher
+from medallion_pipeline.launchers.launcher import SubprocessSparkLauncher
 from medallion_pipeline.sample_data import generate
 from medallion_pipeline.settings import Settings
 from medallion_pipeline.tables import SILVER_APP_LOGS

@@ -6,7 +6,7 @@ from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import check_specs, materialize_result, model_schema
 from medallion_pipeline.jobs.bronze import DESCRIPTION
-from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.launchers.launcher import SparkLauncher
 from medallion_pipeline.schemas.bronze import PII_COLUMNS, BronzeAppLogs
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 

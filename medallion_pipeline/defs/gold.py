@@ -7,7 +7,7 @@ from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, check_specs, gated_results, model_schema
 from medallion_pipeline.jobs.gold import GOLD_SCHEMAS, GOLD_TRANSFORMS
-from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.launchers.launcher import SparkLauncher
 from medallion_pipeline.tables import GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_FUNNEL, GOLD_SESSIONS, SILVER_APP_LOGS
 
 

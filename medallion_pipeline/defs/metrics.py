@@ -7,7 +7,7 @@ from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, materialize_result
 from medallion_pipeline.jobs.metrics import DESCRIPTION
-from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.launchers.launcher import SparkLauncher
 from medallion_pipeline.tables import ALL_TABLES, METRICS_DQ
 
 

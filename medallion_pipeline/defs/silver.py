@@ -7,7 +7,7 @@ from medallion_pipeline.defs.partition_locks import partition_locks
 from medallion_pipeline.defs.partitions import OWNERS, daily_partitions, single_run
 from medallion_pipeline.defs.reporting import asset_key, check_specs, gated_results, model_schema
 from medallion_pipeline.jobs.silver import QUARANTINE_DESCRIPTION, SILVER_DESCRIPTION
-from medallion_pipeline.resources.launcher import SparkLauncher
+from medallion_pipeline.launchers.launcher import SparkLauncher
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, PII_COLUMNS, SilverAppLogs
 from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE
 

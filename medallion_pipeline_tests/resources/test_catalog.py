@@ -22,7 +22,7 @@ from medallion_pipeline.resources.catalog import (
 )
 from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
 from medallion_pipeline.resources.lake import Lake, LocalLakeFiles, new_version_id
-from medallion_pipeline.tables import SILVER_APP_LOGS
+from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS
 
 COLUMNS = (Column("event_id", "string"), Column("user_id", "string", pii=True, description="personal"))
 
@@ -427,34 +427,42 @@ def test_a_ranged_publish_larger_than_one_transaction_lands_every_day(catalog, l
 
 
 def _racing_publisher(args) -> str:
-    """One writer in its own process: publishes a version of a day nobody published yet."""
-    kind, where, location, barrier = args
+    """One writer in its own process: an incremental bronze ingest of its own file on top of ``base``."""
+    kind, where, writer, base, barrier = args
     from medallion_pipeline.resources.catalog import PublishConflict
 
     catalog = SqliteCatalog(where) if kind == "sqlite" else DynamoCatalog(where)
-    version = PartitionVersion(SILVER_APP_LOGS, "2024-01-01", new_version_id(), location, 1, COLUMNS)
+    version = PartitionVersion(BRONZE_APP_LOGS, "2024-01-01", new_version_id(), f"/v/{writer}", 1, COLUMNS)
     barrier.wait(timeout=60)
     try:
-        catalog.publish(SILVER_APP_LOGS, [version], expected={"2024-01-01": None})
+        catalog.publish(BRONZE_APP_LOGS, [version], ledger=[entry(f"{writer}.json", writer)],
+                        expected={"2024-01-01": base})
         return version.version_id
     except PublishConflict:
         return "conflict"
 
 
-def test_two_processes_publishing_the_same_day_one_wins_the_other_conflicts(catalog, lake):
+def test_two_processes_ingesting_into_the_same_bronze_day_one_wins_nothing_of_the_other_is_recorded(catalog):
     import multiprocessing
 
+    dt = "2024-01-01"
+    base = PartitionVersion(BRONZE_APP_LOGS, dt, new_version_id(), "/v/base", 1, COLUMNS)
+    catalog.publish(BRONZE_APP_LOGS, [base], ledger=[entry("base.json", "b")])
     kind = "sqlite" if isinstance(catalog, SqliteCatalog) else "dynamodb"
     where = str(catalog.path) if kind == "sqlite" else catalog.table_name
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         barrier = manager.Barrier(4)
         with context.Pool(4) as pool:
-            outcomes = pool.map(_racing_publisher, [(kind, where, f"/v/{i}", barrier) for i in range(4)])
-    winners = [o for o in outcomes if o != "conflict"]
+            outcomes = pool.map(_racing_publisher, [(kind, where, f"w{i}", base.version_id, barrier) for i in range(4)])
+    winners = [(i, o) for i, o in enumerate(outcomes) if o != "conflict"]
     assert len(winners) == 1, outcomes
-    assert catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"].version_id == winners[0]
-    assert [h.version_id for h in catalog.history(SILVER_APP_LOGS, "2024-01-01")] == winners
+    [(winner, version_id)] = winners
+    assert catalog.current(BRONZE_APP_LOGS, [dt])[dt].version_id == version_id
+    assert [h.version_id for h in catalog.history(BRONZE_APP_LOGS, dt)] == [base.version_id, version_id]
+    assert sorted(e.key for e in catalog.ledger(BRONZE_APP_LOGS, dt)) == [
+        entry("base.json", "b").key, entry(f"w{winner}.json", "").key]
+    assert {v.version_id for v in catalog.versions(BRONZE_APP_LOGS, dt)} == {base.version_id, version_id}
 
 
 def ledger_chunks(catalog: DynamoCatalog, dt: str) -> int:

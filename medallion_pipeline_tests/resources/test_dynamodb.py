@@ -94,6 +94,18 @@ def test_a_glue_failure_after_the_commit_is_logged_and_catalog_sync_repairs_it(c
     assert "0 moved, 0 deleted, 1 unchanged" in capsys.readouterr().out
 
 
+def test_the_next_publish_of_a_day_repairs_its_stale_glue_partition(catalog):
+    failing = DynamoCatalog(catalog.table_name, projection=FailingProjection("medallion_test", LAKE_ROOT))
+    v1 = version("2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [v1])
+    stale = version("2024-01-01")
+    failing.publish(SILVER_APP_LOGS, [stale], expected={"2024-01-01": v1.version_id})
+    assert glue_partitions() == {"2024-01-01": v1.location}
+    v3 = version("2024-01-01")
+    catalog.publish(SILVER_APP_LOGS, [v3], expected={"2024-01-01": stale.version_id})
+    assert glue_partitions() == {"2024-01-01": v3.location}
+
+
 def test_catalog_sync_needs_the_aws_catalog(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MEDALLION_LAKE_ROOT", str(tmp_path / "lake"))
     monkeypatch.setenv("MEDALLION_PII_KEY", "k")

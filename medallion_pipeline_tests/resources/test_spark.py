@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medallion_pipeline.resources.emr import start_job_run_request
+from medallion_pipeline.launchers.emr import start_job_run_request
 from medallion_pipeline.resources.spark import spark_conf, submit_conf
 from medallion_pipeline.settings import Settings
 from medallion_pipeline_tests.test_settings import EMR

@@ -7,7 +7,8 @@ orphan that ``vacuum`` removes.
 
 - ``base``: the ``Catalog`` interface (its docstrings are the contract) and the records it exchanges;
 - ``sqlite``: the embedded implementation, the default;
-- ``dynamodb`` (with ``dynamo_state``, ``dynamo_items``): the AWS implementation, state in DynamoDB;
+- ``dynamodb``: the AWS implementation, state in DynamoDB (``dynamo_items``: the item layout;
+  ``dynamo_state``: transactions and reads; ``dynamo_upkeep``: leases, rejects, checks, vacuum primitives);
 - ``glue``: the Glue Data Catalog projection of the AWS catalog (what Athena reads);
 - ``vacuum``: the one vacuum order every implementation runs.
 """

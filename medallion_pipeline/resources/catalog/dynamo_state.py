@@ -1,4 +1,4 @@
-"""The DynamoDB catalog's reads: strongly consistent, so a writer's compare-and-swap starts from the truth.
+"""The DynamoDB catalog's transactions helper and its reads: strongly consistent, so a writer's compare-and-swap starts from the truth.
 
 History is derived, not stored twice: every version item records when it was published (and what it
 replaced) or rejected, and rollbacks are their own ``H#`` items; vacuum turns expired versions into
@@ -13,8 +13,22 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from medallion_pipeline.resources.catalog import dynamo_items as items
-from medallion_pipeline.resources.catalog.base import HistoryEvent, LedgerEntry, PartitionVersion, SchemaChange
+from medallion_pipeline.resources.catalog.base import (
+    HistoryEvent,
+    LedgerEntry,
+    PartitionVersion,
+    PublishConflict,
+    SchemaChange,
+)
 from medallion_pipeline.tables import TableId
+
+
+class Cancelled(Exception):
+    """A transaction's conditions failed: which items, by label."""
+
+    def __init__(self, failed: list[tuple[str, str]]):
+        super().__init__(failed)
+        self.failed = failed  # (label, detail) of each item whose condition failed
 
 
 class DynamoState:
@@ -34,6 +48,37 @@ class DynamoState:
         except self.client.exceptions.ResourceInUseException:
             return
         self.client.get_waiter("table_exists").wait(TableName=self.table_name)
+
+    # -- transactions -----------------------------------------------------------------------------------
+
+    def _transact(self, labelled: list[tuple[tuple[str, str], dict]]) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=[item for _, item in labelled])
+        except self.client.exceptions.TransactionCanceledException as e:
+            reasons = e.response.get("CancellationReasons", [])
+            failed = [label for (label, _), r in zip(labelled, reasons) if r.get("Code") not in (None, "None")]
+            codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed", "TransactionConflict"}
+            if codes:
+                raise
+            raise Cancelled(failed or [("unknown", "")]) from e
+
+    def _conditional(self, kind: str, key: dict, condition: str, values: dict | None = None, **extra) -> dict:
+        body = {"TableName": self.table_name, "Key": key, "ConditionExpression": condition, **extra}
+        if values:
+            body["ExpressionAttributeValues"] = items.encode(values)
+        return {kind: body}
+
+    def _raise_conflict(self, cancelled: Cancelled, done: list[str]) -> None:
+        """Conditions the writer asserted failed: a conflict. Others (a pointer or schema that moved): retry."""
+        published = f" (days {done[0]}..{done[-1]} were published before)" if done else ""
+        for label, detail in cancelled.failed:
+            if label == "expected":
+                raise PublishConflict(f"{detail}: another run published it meanwhile — rerun{published}")
+            if label == "lease":
+                raise PublishConflict(f"{detail}: vacuum revoked its staging lease (the run was no longer in "
+                                      f"progress) and may have deleted its files — rerun{published}")
+            if label == "version":
+                raise PublishConflict(f"{detail}: this version is already recorded{published}")
 
     # -- low level --------------------------------------------------------------------------------------
 

@@ -41,28 +41,20 @@ import boto3
 from medallion_pipeline.resources.catalog import dynamo_items as items
 from medallion_pipeline.resources.catalog.base import (
     Catalog,
-    CheckRecord,
     LedgerEntry,
     PublishConflict,
     PublishRequest,
-    StagingLease,
     utc_now,
 )
-from medallion_pipeline.resources.catalog.dynamo_state import DynamoState
-from medallion_pipeline.tables import ALL_TABLES, TableId
+from medallion_pipeline.resources.catalog.dynamo_state import Cancelled
+from medallion_pipeline.resources.catalog.dynamo_upkeep import MAX_ITEMS, DynamoUpkeep
+from medallion_pipeline.tables import TableId
 
 log = logging.getLogger(__name__)
-MAX_ITEMS = 100  # TransactWriteItems
 RETRIES = 5
 
 
-class _Cancelled(Exception):
-    def __init__(self, failed: list[tuple[str, str]]):
-        super().__init__(failed)
-        self.failed = failed  # (label, detail) of each item whose condition failed
-
-
-class DynamoCatalog(DynamoState, Catalog):
+class DynamoCatalog(DynamoUpkeep, Catalog):
     """The catalog on AWS; ``projection`` (a ``GlueProjection``) is what Athena reads."""
 
     def __init__(self, table_name: str, *, client=None, projection=None):
@@ -70,25 +62,6 @@ class DynamoCatalog(DynamoState, Catalog):
         self.client = client or boto3.client("dynamodb")
         self.projection = projection
         self._database_ready = False
-
-    # -- transactions -----------------------------------------------------------------------------------
-
-    def _transact(self, labelled: list[tuple[tuple[str, str], dict]]) -> None:
-        try:
-            self.client.transact_write_items(TransactItems=[item for _, item in labelled])
-        except self.client.exceptions.TransactionCanceledException as e:
-            reasons = e.response.get("CancellationReasons", [])
-            failed = [label for (label, _), r in zip(labelled, reasons) if r.get("Code") not in (None, "None")]
-            codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed", "TransactionConflict"}
-            if codes:
-                raise
-            raise _Cancelled(failed or [("unknown", "")]) from e
-
-    def _conditional(self, kind: str, key: dict, condition: str, values: dict | None = None, **extra) -> dict:
-        body = {"TableName": self.table_name, "Key": key, "ConditionExpression": condition, **extra}
-        if values:
-            body["ExpressionAttributeValues"] = items.encode(values)
-        return {kind: body}
 
     def _pointer_condition(self, table: TableId, dt: str, version_id: str | None) -> tuple[str, dict]:
         if version_id is None:
@@ -110,7 +83,7 @@ class DynamoCatalog(DynamoState, Catalog):
                     if labelled:
                         self._transact(labelled)
                     break
-                except _Cancelled as cancelled:
+                except Cancelled as cancelled:
                     self._raise_conflict(cancelled, done)
                     if attempt == RETRIES - 1:
                         raise PublishConflict(f"days {group[0]}..{group[-1]} kept changing; rerun") from cancelled
@@ -236,18 +209,6 @@ class DynamoCatalog(DynamoState, Catalog):
                 seen.update(first_dt=v.dt, first_version_id=v.version_id)
         return added if known else []
 
-    def _raise_conflict(self, cancelled: _Cancelled, done: list[str]) -> None:
-        """Conditions the writer asserted failed: a conflict. Others (a pointer or schema that moved): retry."""
-        published = f" (days {done[0]}..{done[-1]} were published before)" if done else ""
-        for label, detail in cancelled.failed:
-            if label == "expected":
-                raise PublishConflict(f"{detail}: another run published it meanwhile — rerun{published}")
-            if label == "lease":
-                raise PublishConflict(f"{detail}: vacuum revoked its staging lease (the run was no longer in "
-                                      f"progress) and may have deleted its files — rerun{published}")
-            if label == "version":
-                raise PublishConflict(f"{detail}: this version is already recorded{published}")
-
     def _write_snapshot(self, table: TableId, dt: str, version_id: str, entries: list[LedgerEntry]) -> int:
         """Stored before the commit; invisible until the pointer names ``version_id`` (see the docstring)."""
         n = 0
@@ -256,42 +217,7 @@ class DynamoCatalog(DynamoState, Catalog):
                 **items.key(items.ledger_pk(table, dt, version_id), f"{n - 1:04d}"), **items.encode({"rows": chunk})})
         return n
 
-    # -- reject, leases, rollback -----------------------------------------------------------------------
-
-    def reject(self, table, versions, reason):
-        now = utc_now()
-        labelled = []
-        for v in versions:
-            labelled.append((("version", f"{table} {v.dt} {v.version_id}"), {"Put": {
-                "TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)",
-                "Item": items.version_item(v, "rejected", now, rejected_at=now, reason=reason)}}))
-        for version_id in sorted({v.version_id for v in versions}):
-            labelled.append((("lease", f"{table} {version_id}"), self._conditional(
-                "Delete", items.lease_key(table, version_id), "attribute_not_exists(revoked_at)")))
-        for start in range(0, len(labelled), MAX_ITEMS):
-            try:
-                self._transact(labelled[start:start + MAX_ITEMS])
-            except _Cancelled as cancelled:
-                self._raise_conflict(cancelled, [])
-                raise
-
-    def begin_staging(self, table, version_id, run_id):
-        self.client.put_item(
-            TableName=self.table_name, ConditionExpression="attribute_not_exists(pk)",
-            Item={**items.lease_key(table, version_id), **items.encode({"run_id": run_id, "started_at": utc_now()})})
-
-    def revoke_leases(self, leases):
-        revoked: set[tuple[str, str]] = set()
-        for lease in leases:
-            try:  # a publish since the read deleted the lease: nothing to revoke
-                self.client.update_item(
-                    TableName=self.table_name, Key=items.lease_key(lease.table, lease.version_id),
-                    UpdateExpression="SET revoked_at = :now", ExpressionAttributeValues=items.encode({":now": utc_now()}),
-                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(revoked_at)")
-                revoked.add((lease.table.qualified, lease.version_id))
-            except self.client.exceptions.ConditionalCheckFailedException:
-                pass
-        return revoked
+    # -- rollback ---------------------------------------------------------------------------------------
 
     def rollback(self, table, dt, reason, run_id=""):
         now = utc_now()
@@ -317,64 +243,10 @@ class DynamoCatalog(DynamoState, Catalog):
                     **items.encode({"dt": dt, "version_id": target, "previous_version_id": current, "run_id": run_id,
                                     "reason": reason, "at": now})}}}),
             ])
-        except _Cancelled as cancelled:
+        except Cancelled as cancelled:
             raise PublishConflict(f"{table} {dt}: changed during the rollback ({cancelled.failed}); retry") from None
         self._project(table, [dt])
         return self.current(table, [dt])[dt]
-
-    # -- checks -----------------------------------------------------------------------------------------
-
-    def record_checks(self, table, checks, run_id=""):
-        now = utc_now()
-        latest = {(c.dt, c.check): c for c in checks}  # one item per key and batch: the last outcome wins
-        puts = [{"PutRequest": {"Item": {
-            **items.key(f"C#{table.qualified}", f"{c.dt}#{c.check}"),
-            **items.encode({"dt": c.dt, "check": c.check, "severity": c.severity, "passed": c.passed,
-                            "observed": c.observed, "threshold": c.threshold, "run_id": run_id, "at": now})}}}
-            for c in latest.values()]
-        for start in range(0, len(puts), 25):
-            request = {self.table_name: puts[start:start + 25]}
-            while request:
-                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
-
-    def latest_checks(self, table, dts):
-        wanted = set(dts)
-        found = [i for i in self._query(f"C#{table.qualified}") if i["dt"] in wanted]
-        return [CheckRecord(i["dt"], i["check"], i["severity"], i["passed"], i.get("observed"), i.get("threshold"))
-                for i in sorted(found, key=lambda i: (i["dt"], i["check"]))]
-
-    # -- vacuum primitives ------------------------------------------------------------------------------
-
-    def owners(self):
-        leases = self.staging_leases()  # first: a version moves from the leases to the references atomically
-        referenced = {(t.qualified, i["version_id"]) for t in ALL_TABLES
-                      for i in self._query(f"V#{t.qualified}") if i["state"] != "expired"}
-        return referenced, leases
-
-    def staging_leases(self):
-        leases = [StagingLease(TableId(*i["sk"].rsplit("#", 1)[0].split(".", 1)), i["sk"].rsplit("#", 1)[1],
-                               i["run_id"], i["started_at"], i.get("revoked_at")) for i in self._query("LEASE")]
-        return sorted(leases, key=lambda lease: (lease.started_at, lease.version_id))
-
-    def forget_expired_versions(self, keep, grace_seconds):
-        expired: list[str] = []
-        for table in ALL_TABLES:
-            for version in self._expirable(table, keep, grace_seconds):
-                try:
-                    self._transact([
-                        (("current", ""), self._conditional(
-                            "ConditionCheck", items.pointer_key(table, version["dt"]),
-                            "attribute_not_exists(pk) OR version_id <> :v", {":v": version["version_id"]})),
-                        (("version", ""), self._conditional(
-                            "Update", items.version_key(table, version["dt"], version["version_id"]), "#s <> :x",
-                            {":x": "expired", ":at": utc_now()}, UpdateExpression="SET #s = :x, expired_at = :at",
-                            ExpressionAttributeNames={"#s": "state"})),
-                    ])
-                except _Cancelled:
-                    continue  # current again (a rollback) or already expired
-                self._delete_snapshot(table, version["dt"], version["version_id"])
-                expired.append(version["location"])
-        return expired
 
     # -- Glue -------------------------------------------------------------------------------------------
 

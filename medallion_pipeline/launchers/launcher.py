@@ -2,7 +2,7 @@
 
 Every launcher runs the same ``LAYER_JOBS`` function and returns the same ``LayerReport``: in-process
 (``local``), or in a Spark driver started elsewhere that reports back through Dagster Pipes
-(``subprocess`` here, ``emr-serverless`` in ``resources/emr.py``).
+(``subprocess`` here, ``emr-serverless`` in ``launchers/emr.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dagster_pyspark import LazyPySparkResource
 from medallion_pipeline.definitions import build_definitions
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.publish import read_published
-from medallion_pipeline.resources.launcher import LocalSparkLauncher, SubprocessSparkLauncher
+from medallion_pipeline.launchers.launcher import LocalSparkLauncher, SubprocessSparkLauncher
 from medallion_pipeline.resources.spark import spark_conf
 from medallion_pipeline.sample_data import Dirt, generate
 from medallion_pipeline.settings import Settings

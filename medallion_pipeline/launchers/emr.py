@@ -23,7 +23,7 @@ from dagster._core.pipes.utils import open_pipes_session
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
 
 from medallion_pipeline.jobs.report import LayerReport
-from medallion_pipeline.resources.launcher import SparkLauncher, pipes_extras, report_from_pipes
+from medallion_pipeline.launchers.launcher import SparkLauncher, pipes_extras, report_from_pipes
 from medallion_pipeline.resources.spark import submit_conf
 from medallion_pipeline.settings import Settings
 

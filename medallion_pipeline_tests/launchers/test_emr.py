@@ -23,7 +23,7 @@ from moto.emrserverless import models as emr_models
 from medallion_pipeline.defs.metrics import metrics_dq
 from medallion_pipeline.jobs.entrypoint import report_payloads
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport, report_to_json
-from medallion_pipeline.resources.emr import EmrServerlessSparkLauncher
+from medallion_pipeline.launchers.emr import EmrServerlessSparkLauncher
 from medallion_pipeline.tables import METRICS_DQ
 
 ACCOUNT = "123456789012"
@@ -211,7 +211,7 @@ def test_failed_or_cancelled_job_run_fails_with_its_id_and_details(application, 
 # The run worker of the termination test: metrics_dq through the EMR launcher, recorded in DAGSTER_HOME.
 RUN_WORKER = (
     "import json, dagster as dg\n"
-    "from medallion_pipeline_tests.resources.test_emr import materialize_metrics\n"
+    "from medallion_pipeline_tests.launchers.test_emr import materialize_metrics\n"
     "with dg.DagsterInstance.get() as instance:\n"
     "    result = materialize_metrics(instance)\n"
     "print(json.dumps({'success': result.success}))\n"
