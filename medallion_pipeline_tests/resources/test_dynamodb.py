@@ -131,8 +131,11 @@ def test_query_catalog_and_governance_work_in_aws_mode(aws, monkeypatch, capsys)
     s3.create_bucket(Bucket="medallion-lake")
     catalog = open_catalog(URI, lake_root)
     catalog.create_table()
-    columns = tuple(Column(name, kind, pii=policy_for(GOLD_DAILY_KPIS, name).pii_class != "none")
-                    for name, kind in table_columns(GOLD_DAILY_KPIS).items())
+    def tagged_columns(table):
+        return tuple(Column(name, kind, pii=policy_for(table, name).pii_class != "none")
+                     for name, kind in table_columns(table).items())
+
+    columns = tagged_columns(GOLD_DAILY_KPIS)
     versions = []
     for day, events in (("2024-01-01", 120), ("2024-01-02", 80)):
         v = version(day, columns, GOLD_DAILY_KPIS)
@@ -144,6 +147,10 @@ def test_query_catalog_and_governance_work_in_aws_mode(aws, monkeypatch, capsys)
                       Body=buffer.getvalue())
         versions.append(v)
     catalog.publish(GOLD_DAILY_KPIS, versions, description="daily KPIs")
+    # A silver partition with no files: loading it would fail, and a gold query must not load it.
+    catalog.publish(SILVER_APP_LOGS, [PartitionVersion(SILVER_APP_LOGS, "2024-01-01", new_version_id(),
+                                                       f"{lake_root}/silver/app_logs/empty/dt=2024-01-01", 0,
+                                                       tagged_columns(SILVER_APP_LOGS))])
 
     assert main(["query", "select count(*) as days, sum(events) as events from gold_daily_kpis", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "2,200"

@@ -183,7 +183,13 @@ class GlueProjection:
         self._table_input_keys = set(client.meta.service_model.shape_for("TableInput").members)
 
     def ensure_database(self) -> None:
-        """Creates the database once; a second call (or a concurrent one) finds it there."""
+        """Creates the database if it is missing (so a role without ``glue:CreateDatabase`` can run once it
+        exists); a concurrent creation is fine."""
+        try:
+            self.client.get_database(Name=self.database)
+            return
+        except self.client.exceptions.EntityNotFoundException:
+            pass
         try:
             self.client.create_database(DatabaseInput={
                 "Name": self.database, "Description": "medallion_pipeline tables (a projection of the catalog)"})
