@@ -56,11 +56,13 @@ class DynamoState:
             self.client.transact_write_items(TransactItems=[item for _, item in labelled])
         except self.client.exceptions.TransactionCanceledException as e:
             reasons = e.response.get("CancellationReasons", [])
-            failed = [label for (label, _), r in zip(labelled, reasons) if r.get("Code") not in (None, "None")]
             codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed", "TransactionConflict"}
             if codes:
                 raise
-            raise Cancelled(failed or [("unknown", "")]) from e
+            # Only a failed condition says something about the state; a TransactionConflict (another
+            # transaction on the same item at that moment) is transient, so those items count as "retry".
+            failed = [label for (label, _), r in zip(labelled, reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            raise Cancelled(failed or [("retry", "")]) from e
 
     def _conditional(self, kind: str, key: dict, condition: str, values: dict | None = None, **extra) -> dict:
         body = {"TableName": self.table_name, "Key": key, "ConditionExpression": condition, **extra}

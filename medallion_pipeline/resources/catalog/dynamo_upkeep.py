@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from medallion_pipeline.resources.catalog import dynamo_items as items
-from medallion_pipeline.resources.catalog.base import CheckRecord, StagingLease, utc_now
+from medallion_pipeline.resources.catalog.base import CheckRecord, PublishConflict, StagingLease, utc_now
 from medallion_pipeline.resources.catalog.dynamo_state import Cancelled, DynamoState
 from medallion_pipeline.tables import ALL_TABLES, TableId
 
@@ -30,7 +30,7 @@ class DynamoUpkeep(DynamoState):
                 self._transact(labelled[start:start + MAX_ITEMS])
             except Cancelled as cancelled:
                 self._raise_conflict(cancelled, [])
-                raise
+                raise PublishConflict(f"{table}: the reject transaction was cancelled ({cancelled.failed}); retry") from None
 
     def begin_staging(self, table, version_id, run_id):
         self.client.put_item(
