@@ -187,6 +187,12 @@ class Catalog(ABC):
         new to the table by partition.
         """
 
+    @staticmethod
+    def check_one_request_per_table(requests: Sequence[PublishRequest]) -> None:
+        tables = [r.table for r in requests]
+        if len(set(tables)) != len(tables):
+            raise ValueError(f"a table may appear in one request only: {[str(t) for t in tables]}")
+
     @abstractmethod
     def reject(self, table: TableId, versions: Sequence[PartitionVersion], reason: str) -> None:
         """Record staged versions that failed their audit: kept and listed, the pointer does not move.

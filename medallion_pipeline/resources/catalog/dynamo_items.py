@@ -83,7 +83,7 @@ def unique_sk(*parts: str) -> str:
 
 def version_item(v: PartitionVersion, state: str, now: str, **extra) -> dict:
     return {
-        **{k: v for k, v in version_key(v.table, v.dt, v.version_id).items()},
+        **version_key(v.table, v.dt, v.version_id),
         **encode({
             "dt": v.dt, "version_id": v.version_id, "location": v.location, "row_count": v.row_count,
             "columns": json.dumps([c.__dict__ for c in v.columns]), "stats": json.dumps(v.stats),

@@ -212,7 +212,11 @@ class DynamoState:
     def _delete_snapshot(self, table: TableId, dt: str, version_id: str) -> None:
         keys = [{"DeleteRequest": {"Key": items.key(i["pk"], i["sk"])}}
                 for i in self._query(items.ledger_pk(table, dt, version_id))]
-        for start in range(0, len(keys), 25):
-            request = {self.table_name: keys[start:start + 25]}
+        self._batch_write(keys)
+
+    def _batch_write(self, requests: list[dict]) -> None:
+        """Put/delete requests in batches of 25 (BatchWriteItem's limit), retrying what comes back unprocessed."""
+        for start in range(0, len(requests), 25):
+            request = {self.table_name: requests[start:start + 25]}
             while request:
                 request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None

@@ -60,10 +60,7 @@ class DynamoUpkeep(DynamoState):
             **items.encode({"dt": c.dt, "check": c.check, "severity": c.severity, "passed": c.passed,
                             "observed": c.observed, "threshold": c.threshold, "run_id": run_id, "at": now})}}}
             for c in latest.values()]
-        for start in range(0, len(puts), 25):
-            request = {self.table_name: puts[start:start + 25]}
-            while request:
-                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+        self._batch_write(puts)
 
     def latest_checks(self, table, dts):
         wanted = set(dts)

@@ -63,7 +63,8 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
         self.projection = projection
         self._database_ready = False
 
-    def _pointer_condition(self, table: TableId, dt: str, version_id: str | None) -> tuple[str, dict]:
+    @staticmethod
+    def _pointer_condition(version_id: str | None) -> tuple[str, dict]:
         if version_id is None:
             return "attribute_not_exists(pk)", {}
         return "version_id = :expected", {":expected": version_id}
@@ -71,9 +72,7 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
     # -- publish ----------------------------------------------------------------------------------------
 
     def publish_many(self, requests: Sequence[PublishRequest]) -> dict[TableId, dict[str, list[str]]]:
-        tables = [r.table for r in requests]
-        if len(set(tables)) != len(tables):
-            raise ValueError(f"a table may appear in one request only: {[str(t) for t in tables]}")
+        self.check_one_request_per_table(requests)
         result: dict[TableId, dict[str, list[str]]] = {r.table: {} for r in requests}
         done: list[str] = []
         for group in self._day_groups(requests):
@@ -102,16 +101,16 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
         """Days in ``dt`` order packed into transactions of at most ``MAX_ITEMS`` items, never split."""
         cost: dict[str, int] = defaultdict(int)
         for r in requests:
+            published = {v.dt for v in r.versions}
             for v in r.versions:
                 cost[v.dt] += 3  # pointer, version, lease
-            for dt in (r.expected or {}):
-                cost[dt] += 0 if any(v.dt == dt for v in r.versions) else 1
+            for dt in set(r.expected or {}) - published:
+                cost[dt] += 1  # a condition check
             by_dt: dict[str, list[LedgerEntry]] = defaultdict(list)
             for e in r.ledger:
                 by_dt[e.dt].append(e)
-            for dt, entries in by_dt.items():
-                if not any(v.dt == dt for v in r.versions):
-                    cost[dt] += sum(1 for _ in items.chunks(entries))
+            for dt in set(by_dt) - published:
+                cost[dt] += sum(1 for _ in items.chunks(by_dt[dt]))  # extras items
         overhead = len(requests)  # one table item per request
         groups: list[list[str]] = []
         size = 0
@@ -154,7 +153,7 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
                 ledger = [] if r.replace_ledger or not has_ledger else self._ledger_as_of(table, v.dt, previous)
                 merged = {e.key: e for e in (*ledger, *entries.get(v.dt, ()))}
                 n_chunks = self._write_snapshot(table, v.dt, v.version_id, list(merged.values()))
-                condition, values = self._pointer_condition(table, v.dt, previous)
+                condition, values = self._pointer_condition(previous)
                 label = "expected" if v.dt in expected else "pointer"
                 labelled.append(((label, f"{table} {v.dt}"), self._conditional(
                     "Update", items.pointer_key(table, v.dt), condition, {**values, ":v": v.version_id, ":at": now},
@@ -166,7 +165,7 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
                 new_columns[table][v.dt] = self._record_schema(schema, v, now, known)
                 known = True
             for dt in sorted(set(expected) - {v.dt for v in versions}):
-                condition, values = self._pointer_condition(table, dt, expected[dt])
+                condition, values = self._pointer_condition(expected[dt])
                 labelled.append((("expected", f"{table} {dt}"), self._conditional(
                     "ConditionCheck", items.pointer_key(table, dt), condition, values)))
             for dt in sorted(set(entries) - {v.dt for v in versions}):

@@ -161,9 +161,7 @@ class SqliteCatalog(Catalog):
         return [self._version(row) for row in rows]
 
     def publish_many(self, requests):
-        tables = [r.table for r in requests]
-        if len(set(tables)) != len(tables):
-            raise ValueError(f"a table may appear in one request only: {[str(t) for t in tables]}")
+        self.check_one_request_per_table(requests)
         now = utc_now()
         with self._transaction() as db:
             for request in requests:
