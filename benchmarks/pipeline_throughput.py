@@ -178,6 +178,11 @@ def child_project(config: dict) -> dict:
         )
         wall_s = time.perf_counter() - t0
         steps: dict[str, dict] = {}
+        usage: dict[str, dict[str, float]] = {}  # step -> what it cost Spark (the layer_* metadata)
+        for entry in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            metadata = entry.dagster_event.event_specific_data.materialization.metadata
+            usage.setdefault(entry.step_key, {}).update(
+                {k[len("layer_"):]: v.value for k, v in metadata.items() if k.startswith("layer_")})
         kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
         for entry in instance.all_logs(result.run_id, of_type=kinds):
             ev = entry.dagster_event
@@ -187,7 +192,7 @@ def child_project(config: dict) -> dict:
                 steps.setdefault(entry.step_key, {})["duration_s"] = ev.event_specific_data.duration_ms / 1000
     ordered = sorted(steps.items(), key=lambda kv: kv[1].get("start", 0))
     return dict(success=result.success, run_id=result.run_id, wall_s=wall_s, import_s=import_s,
-                steps=[(k, v.get("duration_s")) for k, v in ordered])
+                steps=[(k, v.get("duration_s")) for k, v in ordered], usage=usage)
 
 
 def child_spark_startup(config: dict) -> dict:
@@ -541,6 +546,20 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def print_layer_usage(usage_runs: list[dict[str, dict[str, float]]]) -> None:
+    """Per layer step: what it cost Spark (``jobs/usage.py``, from the step's materialization metadata), the
+    median of each figure over the repeats."""
+    print("  per layer (median over repeats; jobs/stages/tasks are Spark's, bytes from its stage metrics):")
+    print(f"    {'step':<20} {'jobs':>5} {'stages':>6} {'tasks':>7} {'read MB':>9} {'written MB':>10} "
+          f"{'shuffle MB':>10} {'seconds':>8}")
+    for step in usage_runs[0]:
+        f = {k: _median([run[step][k] for run in usage_runs if step in run and k in run[step]])
+             for k in usage_runs[0][step]}
+        mb = lambda k: f.get(k, 0) / 1e6  # noqa: E731
+        print(f"    {step:<20} {f.get('spark_jobs', 0):5.0f} {f.get('spark_stages', 0):6.0f} {f.get('spark_tasks', 0):7.0f} "
+              f"{mb('bytes_read'):9.1f} {mb('bytes_written'):10.1f} {mb('shuffle_bytes'):10.1f} {f.get('seconds', 0):8.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int)
@@ -587,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="medallion-bench-"))
     project_walls, project_procs, reference_walls, pair_ratios = [], [], [], []
     step_runs: list[list[tuple[str, float]]] = []
+    usage_runs: list[dict[str, dict[str, float]]] = []
     ref_timings: list[dict] = []
     check_lines: list[str] = []
     startup = None
@@ -607,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                 project_walls.append(res["wall_s"])
                 project_procs.append(process_s)
                 step_runs.append([tuple(s) for s in res["steps"]])
+                usage_runs.append(res.get("usage", {}))
                 steps = ", ".join(f"{k} {d:.1f} s" for k, d in res["steps"] if d is not None)
                 print(f"          materialize {res['wall_s']:.1f} s (process {process_s:.1f} s incl. "
                       f"{res['import_s']:.1f} s imports); steps: {steps}; "
@@ -661,6 +682,8 @@ def main(argv: list[str] | None = None) -> int:
               + "; the first step includes creating the SparkSession")
         outside = [w - sum(d for _, d in run if d) for w, run in zip(project_walls, step_runs)]
         print(f"  run time outside the steps (Dagster run setup/teardown, median): {_median(outside):.1f} s")
+    if usage_runs:
+        print_layer_usage(usage_runs)
     if startup:
         print(f"  cold SparkSession startup (separate probe): {startup['session_s']:.1f} s")
     if ref_timings:

@@ -39,4 +39,4 @@ def bronze_app_logs(
         report = spark_launcher.run_layer(context, "bronze", context.partition_keys, options)
     context.log.info("bronze %s: %s rows (full_refresh=%s)", context.partition_key_range,
                      report.table(BRONZE_APP_LOGS).row_count, full_refresh)
-    return materialize_result(context, report.table(BRONZE_APP_LOGS))
+    return materialize_result(context, report.table(BRONZE_APP_LOGS), report.spark)

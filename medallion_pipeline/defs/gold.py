@@ -63,4 +63,4 @@ _LINEAGE = {
 def gold(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
     with partition_locks(context, "gold"):
         report = spark_launcher.run_layer(context, "gold", context.partition_keys)
-    yield from gated_results(context, [report.table(table) for table in GOLD_TRANSFORMS])
+    yield from gated_results(context, [report.table(table) for table in GOLD_TRANSFORMS], report.spark)

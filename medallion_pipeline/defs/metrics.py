@@ -26,4 +26,4 @@ from medallion_pipeline.tables import ALL_TABLES, METRICS_DQ
 def metrics_dq(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher) -> dg.MaterializeResult:
     with partition_locks(context, "metrics"):
         report = spark_launcher.run_layer(context, "metrics", context.partition_keys)
-    return materialize_result(context, report.table(METRICS_DQ))
+    return materialize_result(context, report.table(METRICS_DQ), report.spark)

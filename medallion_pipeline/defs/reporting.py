@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
@@ -143,26 +143,31 @@ def _partition_metadata(report: TableReport, dt: str) -> dict[str, object]:
     }
 
 
-def _table_metadata(report: TableReport) -> dict[str, object]:
+def _table_metadata(report: TableReport, spark: Mapping[str, float] | None = None) -> dict[str, object]:
+    """The table's figures for the run, and what the layer step cost Spark (the whole step, every table it
+    wrote: ``layer_spark_jobs``, ``layer_bytes_read``, ...)."""
     published = sorted(dt for dt, p in report.partitions.items() if p.published)
     metadata: dict[str, object] = {
         "catalog_table": report.table.qualified,
         "partitions_published": ", ".join(published) or "-",
+        **{f"layer_{name}": float(value) for name, value in (spark or {}).items()},
     }
     if report.columns:
         metadata["dagster/column_schema"] = table_schema(report.columns)
     return metadata
 
 
-def materialize_result(context: dg.AssetExecutionContext, report: TableReport) -> dg.MaterializeResult:
-    """One result for the run's partition range, plus each partition's own figures as its metadata."""
+def materialize_result(context: dg.AssetExecutionContext, report: TableReport,
+                       spark: Mapping[str, float] | None = None) -> dg.MaterializeResult:
+    """One result for the run's partition range, plus each partition's own figures as its metadata; ``spark``:
+    what the layer step cost (``LayerReport.spark``)."""
     key = asset_key(report.table)
     for dt in report.partitions:
         context.add_asset_metadata(_partition_metadata(report, dt), asset_key=key, partition_key=dt)
-    return dg.MaterializeResult(asset_key=key, metadata=_table_metadata(report), check_results=check_results(report))
+    return dg.MaterializeResult(asset_key=key, metadata=_table_metadata(report, spark), check_results=check_results(report))
 
 
-def published_only_results(report: TableReport) -> Iterator[dg.AssetMaterialization | dg.AssetObservation
+def published_only_results(report: TableReport, spark: Mapping[str, float] | None = None) -> Iterator[dg.AssetMaterialization | dg.AssetObservation
                                                             | dg.AssetCheckResult]:
     """Results for a step that then fails its gates: a materialization for each published partition only,
     an observation (its verdicts, staged location) for each rejected one, and the check results.
@@ -173,7 +178,7 @@ def published_only_results(report: TableReport) -> Iterator[dg.AssetMaterializat
     """
     key = asset_key(report.table)
     for dt in sorted(report.partitions):
-        metadata = {**_table_metadata(report), **_partition_metadata(report, dt)}
+        metadata = {**_table_metadata(report, spark), **_partition_metadata(report, dt)}
         if report.partitions[dt].published:
             yield dg.AssetMaterialization(asset_key=key, partition=dt, metadata=metadata)
         else:
@@ -181,14 +186,15 @@ def published_only_results(report: TableReport) -> Iterator[dg.AssetMaterializat
     yield from check_results(report)
 
 
-def gated_results(context: dg.AssetExecutionContext, reports: list[TableReport]) -> Iterator[object]:
+def gated_results(context: dg.AssetExecutionContext, reports: list[TableReport],
+                  spark: Mapping[str, float] | None = None) -> Iterator[object]:
     """The step's results for tables published together behind blocking gates, then the gate failure
     (raised) if a partition was rejected."""
     failure = gate_failure(reports)
     for report in reports:
         if failure is None:
-            yield materialize_result(context, report)
+            yield materialize_result(context, report, spark)
         else:
-            yield from published_only_results(report)
+            yield from published_only_results(report, spark)
     if failure is not None:
         raise failure

@@ -45,4 +45,4 @@ def _spec(table, description):
 def silver(context: dg.AssetExecutionContext, spark_launcher: SparkLauncher):
     with partition_locks(context, "silver"):
         report = spark_launcher.run_layer(context, "silver", context.partition_keys)
-    yield from gated_results(context, [report.table(SILVER_APP_LOGS), report.table(SILVER_QUARANTINE)])
+    yield from gated_results(context, [report.table(SILVER_APP_LOGS), report.table(SILVER_QUARANTINE)], report.spark)

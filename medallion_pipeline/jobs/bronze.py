@@ -10,7 +10,6 @@ explicitly to drop them (``drop_missing_files``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -21,6 +20,7 @@ from pyspark.sql import functions as F
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_bronze, carried_over, record
 from medallion_pipeline.jobs.publish import publish_staged, read_versions, stage_table
+from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry, PartitionVersion
 from medallion_pipeline.resources.landing import LandingFile
@@ -94,13 +94,13 @@ def read_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     return spark.read.text([f.uri for f in files]).select("value", F.col("_metadata.file_path").alias("_file_path"))
 
 
+@measured
 def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_refresh: bool = False,
                drop_missing_files: bool = False) -> LayerReport:
     """Ingest new landing files for ``dts`` into bronze; ``full_refresh`` rebuilds the partitions.
 
     A rebuild keeps the rows of ingested files that are gone from landing unless ``drop_missing_files``.
     """
-    started = time.monotonic()
     plans = {dt: plan_ingest(env, dt, full_refresh, drop_missing_files) for dt in dts}
     report = LayerReport(layer="bronze", dts=dts)
     to_read = [f for p in plans.values() for f in p.readable]
@@ -152,7 +152,6 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
     audited = {c.dt for c in table_report.checks}
     table_report.checks += carried_over(env, BRONZE_APP_LOGS, [dt for dt in dts if dt not in audited])
     report.add(table_report)
-    report.duration_s = time.monotonic() - started
     return report
 
 

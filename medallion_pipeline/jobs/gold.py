@@ -6,7 +6,6 @@ none of them moved since the job started reading (each gold table's own gate sti
 
 from __future__ import annotations
 
-import time
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
@@ -21,6 +20,7 @@ from medallion_pipeline.jobs.publish import (
     stage_table,
 )
 from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
+from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
 from medallion_pipeline.tables import (
@@ -45,8 +45,8 @@ SILVER_COLUMNS = ("event_id", "event_ts", "service", "event_type", "user_id", "s
                   "status", "latency_ms", "bytes", "dt")
 
 
+@measured
 def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
-    started = time.monotonic()
     report = LayerReport(layer="gold", dts=dts)
     expected = current_version_ids(env, GOLD_TRANSFORMS, dts)  # before reading: what this run replaces
     silver, silver_versions = read_current(spark, env, SILVER_APP_LOGS, dts)
@@ -66,5 +66,4 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
         report.add(table_report)
         table_report.checks = checks[table_report.table]
     silver.unpersist()
-    report.duration_s = time.monotonic() - started
     return report

@@ -9,7 +9,6 @@ compare-and-swap on the metrics partitions current when the run started.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,6 +16,7 @@ from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.publish import current_version_ids, publish_table, read_versions, same_day_lineage
+from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.resources.catalog import PartitionVersion
 from medallion_pipeline.schemas.bronze import CORRUPT, RESCUED
@@ -99,8 +99,8 @@ def _null_rates(silver: DataFrame):
             yield row["dt"], f"null_rate:{c}", 1 - row[c] / row["_rows"] if row["_rows"] else None
 
 
+@measured
 def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
-    started = time.monotonic()
     expected = current_version_ids(env, [METRICS_DQ], dts)[METRICS_DQ]  # before reading: what this run replaces
     inputs = {table: env.catalog.current(table, dts) for table in INPUT_TABLES}
     figures = collect_figures(spark, dts, env, inputs)
@@ -117,5 +117,4 @@ def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Lay
     report = LayerReport(layer="metrics", dts=dts)
     report.add(publish_table(df, env, METRICS_DQ, dts, stats=by_dt, description=DESCRIPTION, expected=expected,
                              built_from=same_day_lineage(dts, *inputs.values())))
-    report.duration_s = time.monotonic() - started
     return report

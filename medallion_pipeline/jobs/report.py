@@ -69,6 +69,8 @@ class LayerReport:
     dts: list[str]
     tables: dict[str, TableReport] = field(default_factory=dict)
     duration_s: float = 0.0
+    # What the layer cost Spark (``jobs/usage.py``): jobs, stages, tasks, bytes read/written/shuffled, seconds.
+    spark: dict[str, float] = field(default_factory=dict)
 
     def table(self, table: TableId) -> TableReport:
         return self.tables[table.qualified]
@@ -93,4 +95,5 @@ def report_from_json(text: str) -> LayerReport:
             columns=tuple(Column(**c) for c in t["columns"]),
             checks=[CheckOutcome(**c) for c in t["checks"]],
         )
-    return LayerReport(layer=raw["layer"], dts=raw["dts"], tables=tables, duration_s=raw["duration_s"])
+    return LayerReport(layer=raw["layer"], dts=raw["dts"], tables=tables, duration_s=raw["duration_s"],
+                       spark=raw.get("spark", {}))

@@ -6,7 +6,6 @@ complete and reruns are idempotent. Rows breaking a row-level rule go to ``silve
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 
 from pyspark import StorageLevel
@@ -23,6 +22,7 @@ from medallion_pipeline.jobs.publish import (
     same_day_lineage,
     stage_table,
 )
+from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, TYPED_FIELDS
 from medallion_pipeline.schemas.silver import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
@@ -44,8 +44,8 @@ QUARANTINE_DESCRIPTION = "Events that broke a row-level rule, with the reason; P
 MASKED_FREE_TEXT = "may hold personal data; emails, IPs, card numbers, keys and tokens masked"
 
 
+@measured
 def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerReport:
-    started = time.monotonic()
     report = LayerReport(layer="silver", dts=dts)
     # What this run replaces, captured before it reads: a publish by another run meanwhile is a conflict.
     expected = current_version_ids(env, (SILVER_APP_LOGS, SILVER_QUARANTINE), dts)
@@ -84,7 +84,6 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
         report.add(table_report)
     report.table(SILVER_APP_LOGS).checks = checks
     flagged.unpersist()
-    report.duration_s = time.monotonic() - started
     return report
 
 

@@ -1,0 +1,71 @@
+"""What a layer job cost Spark: its jobs, the bytes its stages read and wrote, and its wall time.
+
+Without a ``SparkListener``: the job runs under its own Spark job group, so the status tracker names the
+jobs it started, and Spark's status store (the data behind the Spark UI, kept even with the UI off) gives
+each of their stages' input, output and shuffle bytes. The figures travel in the layer's report, so a
+remote driver measures itself the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable
+
+from pyspark.sql import SparkSession
+
+from medallion_pipeline.jobs.report import LayerReport
+
+# The keys of ``LayerReport.spark``, in the order reports and the benchmark print them.
+FIGURES = ("spark_jobs", "spark_stages", "spark_tasks", "bytes_read", "bytes_written", "shuffle_bytes", "seconds")
+
+
+def spark_usage(spark: SparkSession, group: str) -> dict[str, float]:
+    """Jobs, stages, tasks, input/output/shuffle bytes of every Spark job started under ``group``."""
+    sc = spark.sparkContext
+    tracker = sc.statusTracker()
+    job_ids = tracker.getJobIdsForGroup(group)
+    stage_ids = sorted({s for j in job_ids if (info := tracker.getJobInfo(j)) for s in info.stageIds})
+    figures = dict.fromkeys(FIGURES, 0.0)
+    figures["spark_jobs"] = float(len(job_ids))
+    store = sc._jsc.sc().statusStore()  # noqa: SLF001 - the status store has no Python API
+    for stage_id in stage_ids:
+        try:
+            stage = store.lastStageAttempt(stage_id)
+        except Exception:  # noqa: BLE001 - a stage skipped because its shuffle output was reused never ran
+            continue
+        if stage.numCompleteTasks() == 0 and stage.numFailedTasks() == 0:
+            continue
+        figures["spark_stages"] += 1
+        figures["spark_tasks"] += stage.numCompleteTasks() + stage.numFailedTasks()
+        figures["bytes_read"] += stage.inputBytes()
+        figures["bytes_written"] += stage.outputBytes()
+        figures["shuffle_bytes"] += stage.shuffleWriteBytes()
+    return figures
+
+
+def measured(layer_job: Callable[..., LayerReport]) -> Callable[..., LayerReport]:
+    """Runs a layer job ``(spark, dts, env, **options)`` under a job group of its own and records on its report
+    what it cost (``LayerReport.spark``) and how long it took (``duration_s``)."""
+
+    @functools.wraps(layer_job)
+    def run(spark: SparkSession, *args, **kwargs) -> LayerReport:
+        sc = spark.sparkContext
+        group = f"medallion-{layer_job.__name__}-{uuid.uuid4().hex[:12]}"
+        previous = sc.getLocalProperty("spark.jobGroup.id")
+        sc.setJobGroup(group, layer_job.__name__, interruptOnCancel=False)
+        started = time.monotonic()
+        try:
+            report = layer_job(spark, *args, **kwargs)
+        finally:
+            seconds = time.monotonic() - started
+            if previous:
+                sc.setLocalProperty("spark.jobGroup.id", previous)
+            else:
+                sc.setLocalProperty("spark.jobGroup.id", None)
+        report.duration_s = seconds
+        report.spark = {**spark_usage(spark, group), "seconds": seconds}
+        return report
+
+    return run
