@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
@@ -24,7 +23,14 @@ from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport, PartitionResult, TableReport
 from medallion_pipeline.resources.catalog import LedgerEntry, PartitionVersion
 from medallion_pipeline.resources.landing import LandingFile
-from medallion_pipeline.schemas.bronze import CORRUPT, METADATA_COLUMNS, PII_COLUMNS, RESCUED, TYPED_FIELDS
+from medallion_pipeline.schemas.bronze import (
+    CORRUPT,
+    INGESTED_AT,
+    METADATA_COLUMNS,
+    PII_COLUMNS,
+    RESCUED,
+    TYPED_FIELDS,
+)
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 from medallion_pipeline.transforms.bronze import parse_lines, plan_new_columns, to_bronze, unknown_keys
 
@@ -112,35 +118,38 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
     expected = {dt: current[dt].version_id if dt in current else None for dt in changed}
     table_report = TableReport(table=BRONZE_APP_LOGS)
     if to_read:
-        parsed = parse_lines(read_lines(spark, to_read)).persist(StorageLevel.MEMORY_AND_DISK)
+        # Two passes over the new files, none cached: the keys decide the columns, then one parse and write.
+        lines = read_lines(spark, to_read)
+        keys = unknown_keys(lines)
         missing_stats: dict[str, dict[str, float]] = {}
         if full_refresh:
             previous, missing_stats = _rows_of_missing_files(spark, plans, current)
         else:
             previous = read_versions(spark, [current[dt] for dt in changed if dt in current])
         established = [c for c in (previous.columns if previous is not None else []) if c not in METADATA_COLUMNS]
-        new_columns = plan_new_columns(unknown_keys(parsed), established, env.settings.max_new_columns)
-        ingested_at = F.lit(datetime.now(timezone.utc)).cast("timestamp")
-        fresh = to_bronze(parsed, new_columns, ingested_at)
-        line_stats = _line_stats(fresh)
+        new_columns = plan_new_columns(keys, established, env.settings.max_new_columns)
+        now = datetime.now(timezone.utc)
+        fresh = to_bronze(parse_lines(lines), new_columns, F.lit(now).cast("timestamp"))
         replaced = [key for p in plans.values() for key in p.replaced]
         if previous is not None and replaced:  # an overwritten landing object replaces its earlier rows
             previous = previous.where(~F.col("_source_file").isin(replaced))
         merged = fresh if previous is None else previous.unionByName(fresh, allowMissingColumns=True)
         merged = merged.select(*_ordered(merged.columns))
-        stats = {dt: {**_plan_stats(p), **line_stats.get(dt, {}), **missing_stats.get(dt, {})}
-                 for dt, p in plans.items()}
+        stats = {dt: {**_plan_stats(p), **missing_stats.get(dt, {})} for dt, p in plans.items()}
         staged = stage_table(merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
-                             evolving=_new_columns(merged.columns))
+                             evolving=_new_columns(merged.columns), measures=_line_measures(now),
+                             # New files only: the tasks that read them write them (landing is listed per day).
+                             # With earlier rows: the day is rewritten compacted, one file per day.
+                             layout="as_read" if previous is None else "by_day")
         table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION,
                                       expected=expected)
         untagged = [c.name for c in staged.columns if c.type == "string" and not c.pii and c.name != "_source_file"]
         table_report.checks = audit_bronze(
             staged.frame(spark), changed,
             {dt: p.new_columns for dt, p in table_report.partitions.items()}, env.settings, untagged,
+            rows={dt: v.row_count for dt, v in staged.versions.items()},
         )
         record(env, BRONZE_APP_LOGS, table_report.checks)
-        parsed.unpersist()
     elif ledger:  # only unreadable files arrived: record them so they are not re-checked every run
         env.catalog.publish(BRONZE_APP_LOGS, [], ledger=ledger)
     for dt, plan in plans.items():
@@ -207,14 +216,12 @@ def _plan_stats(plan: IngestPlan) -> dict[str, float]:
     }
 
 
-def _line_stats(fresh: DataFrame) -> dict[str, dict[str, float]]:
-    rows = (
-        fresh.groupBy("dt")
-        .agg(
-            F.count(F.lit(1)).alias("lines_new"),
-            F.count(CORRUPT).alias("malformed_lines_new"),
-            F.count(RESCUED).alias("rescued_rows_new"),
-        )
-        .collect()
-    )
-    return {r["dt"]: {k: r[k] for k in ("lines_new", "malformed_lines_new", "rescued_rows_new")} for r in rows}
+def _line_measures(ingested_at: datetime) -> dict[str, Column]:
+    """Counted while the partition is written: lines, malformed lines and rows with rescued values, of this
+    ingest's rows (its ``_ingested_at``) and of the whole partition (the metrics dataset's figures)."""
+    new = F.col(INGESTED_AT) == F.lit(ingested_at).cast("timestamp")
+    return {
+        "lines_new": F.when(new, 1), "malformed_lines_new": F.when(new, F.col(CORRUPT)),
+        "rescued_rows_new": F.when(new, F.col(RESCUED)),
+        "malformed_lines_total": F.col(CORRUPT), "rescued_rows_total": F.col(RESCUED),
+    }

@@ -1,8 +1,9 @@
 """Metrics job: per-partition data-quality and operations figures, as a queryable long-format table.
 
-Operational figures (files, bytes, row accounting, durations) come from what each layer recorded in the
-catalog when it published; data figures (malformed, rescued, null rates) are measured on the published
-data, so the table is reproducible from the lake alone. The input versions are pinned once per run: the
+Every figure comes from what a layer recorded in the catalog when it published: files, bytes, row
+accounting, durations, and the data figures (malformed and rescued lines, null rates) that bronze and silver
+counted while writing — nothing is rescanned (a partition written before they were counted is measured
+here once). The input versions are pinned once per run: the
 figures are measured on them, each partition records them as ``built_from``, and the publish is a
 compare-and-swap on the metrics partitions current when the run started.
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import current_version_ids, publish_table, read_versions, same_day_lineage
+from medallion_pipeline.jobs.publish import current_version_ids, publish_table, same_day_lineage
+from medallion_pipeline.jobs.silver import NON_NULL
 from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.resources.catalog import PartitionVersion
@@ -53,7 +55,8 @@ def collect_figures(
             add(dt, table, "rows", version.row_count)
             if table == SILVER_APP_LOGS or table == BRONZE_APP_LOGS:
                 for metric, value in version.stats.items():
-                    add(dt, table, metric, value)
+                    if not metric.startswith(NON_NULL):  # null rates below
+                        add(dt, table, metric, value)
     for table in ALL_TABLES:
         for check in env.catalog.latest_checks(table, dts):
             add(check.dt, table, f"check_passed:{check.check}", float(check.passed))
@@ -70,33 +73,36 @@ def collect_figures(
         for change in changes:
             if change.first_dt in dts and change.first_dt != baseline:
                 add(change.first_dt, table, f"new_column:{change.column}", 1)
-    bronze = read_versions(spark, list(inputs[BRONZE_APP_LOGS].values()))
-    if bronze is not None:
-        for r in _bronze_quality(bronze):
-            add(r["dt"], BRONZE_APP_LOGS, "malformed_lines_total", r["malformed"])
-            add(r["dt"], BRONZE_APP_LOGS, "rescued_rows_total", r["rescued"])
-            add(r["dt"], BRONZE_APP_LOGS, "malformed_rate", r["malformed"] / r["rows"] if r["rows"] else None)
-    silver = read_versions(spark, list(inputs[SILVER_APP_LOGS].values()))
-    if silver is not None:
-        for dt, metric, value in _null_rates(silver):
-            add(dt, SILVER_APP_LOGS, metric, value)
+    for dt, version in inputs[BRONZE_APP_LOGS].items():
+        figures = version.stats if BRONZE_TOTALS <= set(version.stats) else None
+        if figures is None:  # written before bronze counted these while writing: measured here, once
+            figures = _bronze_quality(spark, version)
+            for metric in BRONZE_TOTALS:
+                add(dt, BRONZE_APP_LOGS, metric, figures[metric])
+        malformed = figures["malformed_lines_total"]
+        add(dt, BRONZE_APP_LOGS, "malformed_rate", malformed / version.row_count if version.row_count else None)
+    for dt, version in inputs[SILVER_APP_LOGS].items():
+        present = {c: version.stats.get(f"{NON_NULL}{c}") for c in CONTRACT_COLUMNS}
+        if None in present.values():  # written before silver counted them while writing
+            present = _non_null(spark, version)
+        for column, n in present.items():
+            add(dt, SILVER_APP_LOGS, f"null_rate:{column}", 1 - n / version.row_count if version.row_count else None)
     return rows
 
 
-def _bronze_quality(bronze: DataFrame):
-    return (
-        bronze.groupBy("dt")
-        .agg(F.count(F.lit(1)).alias("rows"), F.count(CORRUPT).alias("malformed"), F.count(RESCUED).alias("rescued"))
-        .collect()
-    )
+BRONZE_TOTALS = {"malformed_lines_total", "rescued_rows_total"}
 
 
-def _null_rates(silver: DataFrame):
-    columns = [c for c in CONTRACT_COLUMNS if c in silver.columns]
-    aggregates = [F.count(F.lit(1)).alias("_rows"), *[F.count(c).alias(c) for c in columns]]
-    for row in silver.groupBy("dt").agg(*aggregates).collect():
-        for c in columns:
-            yield row["dt"], f"null_rate:{c}", 1 - row[c] / row["_rows"] if row["_rows"] else None
+def _bronze_quality(spark: SparkSession, version: PartitionVersion) -> dict[str, float]:
+    row = spark.read.parquet(version.location).agg(
+        F.count(CORRUPT).alias("malformed_lines_total"), F.count(RESCUED).alias("rescued_rows_total")).first()
+    return row.asDict()
+
+
+def _non_null(spark: SparkSession, version: PartitionVersion) -> dict[str, float]:
+    silver = spark.read.parquet(version.location)
+    row = silver.agg(*[(F.count(c) if c in silver.columns else F.lit(0)).alias(c) for c in CONTRACT_COLUMNS]).first()
+    return row.asDict()
 
 
 @measured
@@ -116,5 +122,5 @@ def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Lay
         by_dt.setdefault(dt, {})[f"{layer}.{table}.{metric}"] = value
     report = LayerReport(layer="metrics", dts=dts)
     report.add(publish_table(df, env, METRICS_DQ, dts, stats=by_dt, description=DESCRIPTION, expected=expected,
-                             built_from=same_day_lineage(dts, *inputs.values())))
+                             built_from=same_day_lineage(dts, *inputs.values()), layout="one_task"))
     return report

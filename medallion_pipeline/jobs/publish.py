@@ -1,7 +1,7 @@
 """Reading published partitions and publishing new ones: the write–publish half of every job.
 
-New data is written once per table and run into a fresh version directory (``partitionBy("dt")``), row
-counts are read back from the Parquet footers, and only then does the catalog pointer move.
+New data is written once per table and run into a fresh version directory (``partitionBy("dt")``), its row
+counts observed in the same pass, and only then does the catalog pointer move.
 
 Every publish is a compare-and-swap: a job captures its outputs' current versions (``current_version_ids``)
 before it reads its inputs, records which input versions each partition was built from (``built_from``),
@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
@@ -85,51 +86,57 @@ def columns_of(df: DataFrame, pii: Mapping[str, str] | None = None) -> tuple[Col
     )
 
 
+LAYOUTS = {"by_day": lambda df: df.repartition("dt"), "as_read": lambda df: df, "one_task": lambda df: df.coalesce(1)}
+
+
 @dataclass(frozen=True)
 class WrittenVersion:
     version_id: str
     rows: dict[str, int]  # dt -> rows written
     present: dict[str, frozenset[str]]  # dt -> evolving columns holding at least one value
+    measured: dict[str, dict[str, int]]  # dt -> measure -> rows where it is not NULL
 
 
 def write_version(
     df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], evolving: Iterable[str] = (),
-    version_id: str | None = None,
+    version_id: str | None = None, *, measures: Mapping[str, SparkColumn] | None = None, layout: str = "by_day",
 ) -> WrittenVersion:
-    """Write ``df`` (with a ``dt`` column) for ``dts`` into a new immutable version directory.
+    """Write ``df`` (with a ``dt`` column) for ``dts`` into a new immutable version directory, in one pass.
 
-    Each ``dt`` is written by one task, so a partition gets one file per ``target_file_rows`` rows however
-    many input files it came from. A ``dt`` without rows gets an empty Parquet file with the schema, so
-    "published and empty" is distinguishable from "never published". Row counts (and which ``evolving``
-    columns hold data in which ``dt``) are read back from what was written: Parquet footers and single
-    columns, not a second pass over the input.
+    ``layout`` says how rows reach the files: ``by_day`` shuffles so that each ``dt`` is written by one task
+    (one file per ``target_file_rows`` rows however many tasks computed it); ``as_read`` writes each task's
+    rows where they are, without a shuffle, for input already grouped by day (landing files are listed per
+    day, so a task reads few days); ``one_task`` writes a small result (collected to the driver) from one
+    task. Files never exceed ``target_file_rows`` rows. A ``dt`` without rows gets an empty Parquet file with the schema, so
+    "published and empty" is distinguishable from "never published". Row counts, which ``evolving`` columns
+    hold data in which ``dt``, and per ``dt`` the rows where each of ``measures`` is not NULL are observed
+    while writing (``DataFrame.observe``): nothing is read back.
     """
     version_id = version_id or new_version_id()
     root = env.lake.version_root(table, version_id)
+    evolving, measures = list(evolving), dict(measures or {})
+    observed = {"_rows": F.lit(1), **{f"_present:{c}": F.col(c) for c in evolving}, **measures}
+    observation = Observation(f"write-{version_id}")
+    aggregates = [F.count(F.when(F.col("dt") == dt, value)).alias(f"{i}|{name}")
+                  for i, dt in enumerate(dts) for name, value in observed.items()]
+    out = df.observe(observation, *aggregates)
     (
-        df.repartition("dt")
+        LAYOUTS[layout](out)
         .write.partitionBy("dt")
         .option("maxRecordsPerFile", env.settings.target_file_rows)
         .mode("errorifexists")
         .parquet(root)
     )
-    evolving = list(evolving)
-    written = {p.rsplit("dt=", 1)[-1] for p, _ in env.files.list_children(root)}
-    figures = []
-    if written:
-        figures = (
-            df.sparkSession.read.parquet(root)
-            .groupBy("dt")
-            .agg(F.count(F.lit(1)).alias("_rows"), *[F.count(c).alias(c) for c in evolving])
-            .collect()
-        )
-    rows = {str(r["dt"]): r["_rows"] for r in figures}
-    present = {str(r["dt"]): frozenset(c for c in evolving if r[c]) for r in figures}
+    # Spark observes nothing when the plan turns out empty (no rows at all): every figure is then 0.
+    figures = observation.get
+    count = lambda i, name: int(figures.get(f"{i}|{name}") or 0)  # noqa: E731
+    rows = {dt: count(i, "_rows") for i, dt in enumerate(dts)}
+    present = {dt: frozenset(c for c in evolving if count(i, f"_present:{c}")) for i, dt in enumerate(dts)}
+    measured = {dt: {name: count(i, name) for name in measures} for i, dt in enumerate(dts)}
     empty = df.sparkSession.createDataFrame([], df.drop("dt").schema)
-    for dt in sorted(set(dts) - set(rows)):
+    for dt in sorted(dt for dt in dts if not rows[dt]):
         empty.coalesce(1).write.mode("errorifexists").parquet(env.lake.partition_location(table, version_id, dt))
-        rows[dt], present[dt] = 0, frozenset()
-    return WrittenVersion(version_id, rows, present)
+    return WrittenVersion(version_id, rows, present, measured)
 
 
 @dataclass
@@ -156,27 +163,32 @@ def stage_table(
     pii: Mapping[str, str] | None = None,
     evolving: Iterable[str] = (),
     built_from: Mapping[str, dict[str, dict[str, str]]] | None = None,
+    measures: Mapping[str, SparkColumn] | None = None,
+    layout: str = "by_day",
 ) -> StagedTable:
     """Write ``df`` as a new version of ``table`` for ``dts`` without publishing it.
 
     ``evolving`` columns (fields that arrived after v1) are recorded in a partition's schema only where
     they hold data, so the schema history says in which partition a column first appeared. ``built_from``
-    (dt -> input versions) is the partition's lineage. The version is leased to this run in the catalog
-    before its first file is written, so vacuum leaves it alone while the run is in progress.
+    (dt -> input versions) is the partition's lineage. ``measures`` (name -> column) are counted per ``dt``
+    while writing — the rows where the column is not NULL — and join the partition's ``stats``. The version
+    is leased to this run in the catalog before its first file is written, so vacuum leaves it alone while
+    the run is in progress.
     """
     stats, built_from = stats or {}, built_from or {}
     columns = columns_of(df, pii)
     evolving = set(evolving)
     version_id = new_version_id()
     env.catalog.begin_staging(table, version_id, env.run_id)
-    written = write_version(df, env, table, dts, evolving, version_id)
+    written = write_version(df, env, table, dts, evolving, version_id, measures=measures, layout=layout)
     versions = {
         dt: PartitionVersion(
             table=table, dt=dt, version_id=written.version_id,
             location=env.lake.partition_location(table, written.version_id, dt),
             row_count=written.rows[dt],
             columns=tuple(c for c in columns if c.name not in evolving or c.name in written.present[dt]),
-            stats=dict(stats.get(dt, {})), run_id=env.run_id, built_from=dict(built_from.get(dt, {})),
+            stats={**stats.get(dt, {}), **{k: float(v) for k, v in written.measured[dt].items()}},
+            run_id=env.run_id, built_from=dict(built_from.get(dt, {})),
         )
         for dt in dts
     }
@@ -263,8 +275,9 @@ def _record_rejections_and_report(env: JobEnvironment, staged: StagedTable, requ
 def publish_table(df: DataFrame, env: JobEnvironment, table: TableId, dts: list[str], *, stats=None, pii=None,
                   evolving: Iterable[str] = (), ledger: Iterable[LedgerEntry] = (), replace_ledger: bool = False,
                   description: str = "", expected: dict[str, str | None] | None = None,
-                  built_from: Mapping[str, dict[str, dict[str, str]]] | None = None) -> TableReport:
+                  built_from: Mapping[str, dict[str, dict[str, str]]] | None = None, layout: str = "by_day") -> TableReport:
     """Stage and publish every partition (for tables without a blocking gate)."""
-    staged = stage_table(df, env, table, dts, stats=stats, pii=pii, evolving=evolving, built_from=built_from)
+    staged = stage_table(df, env, table, dts, stats=stats, pii=pii, evolving=evolving, built_from=built_from,
+                         layout=layout)
     return publish_staged(env, staged, ledger=ledger, replace_ledger=replace_ledger, description=description,
                           expected=expected)

@@ -18,14 +18,13 @@ from medallion_pipeline.jobs.publish import (
     current_version_ids,
     publish_staged_tables,
     read_current,
-    read_published,
     same_day_lineage,
     stage_table,
 )
 from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
-from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, TYPED_FIELDS
-from medallion_pipeline.schemas.silver import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
+from medallion_pipeline.schemas.bronze import INGESTED_AT, TYPED_FIELDS
+from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
 from medallion_pipeline.tables import BRONZE_APP_LOGS, METRICS_DQ, SILVER_APP_LOGS, SILVER_QUARANTINE
 from medallion_pipeline.transforms.silver import (
     DUPLICATE_RANK,
@@ -41,6 +40,8 @@ from medallion_pipeline.transforms.silver import (
 SILVER_DESCRIPTION = "Typed, deduplicated, PII-safe application log events (UTC)."
 QUARANTINE_DESCRIPTION = "Events that broke a row-level rule, with the reason; PII-safe."
 # New string fields and rescued values can hold anything: tagged, and masked like ``message``.
+# Per contract column, the silver rows where it is set (a partition stat; the metrics job's null rates).
+NON_NULL = "non_null:"
 MASKED_FREE_TEXT = "may hold personal data; emails, IPs, card numbers, keys and tokens masked"
 
 
@@ -60,19 +61,21 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
         .transform(lambda df: flag_rows(df, env.settings.allowed_event_types))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    stats = _row_accounting(bronze, flagged)
+    stats = _row_accounting(flagged, {dt: v.row_count for dt, v in bronze_versions.items()}, dts)
     evolving = extra_columns(flagged)
     pii = {**{c: MASKED_FREE_TEXT for c in free_text_columns(flagged) if c not in ("path", "user_agent")},
            **PII_COLUMNS}
+    # The metrics dataset's null rates are counted while silver is written.
     silver = stage_table(select_silver(flagged), env, SILVER_APP_LOGS, dts, stats=stats, pii=pii,
-                         evolving=evolving, built_from=same_day_lineage(dts, bronze_versions))
+                         evolving=evolving, built_from=same_day_lineage(dts, bronze_versions),
+                         measures={f"{NON_NULL}{c}": F.col(c) for c in CONTRACT_COLUMNS})
     quarantine = stage_table(select_quarantine(flagged), env, SILVER_QUARANTINE, dts, stats=stats,
                              pii=pii, evolving=evolving, built_from=same_day_lineage(dts, bronze_versions))
     # Audit what was written, before anything is published (write–audit–publish).
     checks = audit_silver(silver.frame(spark), dts, stats, env.settings,
                           duplicates=flagged.where(F.col(DUPLICATE_RANK) > 1))
     checks += row_count_anomalies({dt: v.row_count for dt, v in silver.versions.items()},
-                                  _trailing_silver_rows(spark, env, dts), env.settings)
+                                  _trailing_silver_rows(env, dts), env.settings)
     rejected = rejections(checks)
     record(env, SILVER_APP_LOGS, checks)
     # Silver and its quarantine are one outcome: both partitions move together, or neither.
@@ -87,19 +90,15 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     return report
 
 
-def _trailing_silver_rows(spark: SparkSession, env: JobEnvironment, dts: list[str]) -> dict[str, float]:
-    """``silver_rows`` of the days before ``dts`` from the metrics dataset (the row-count anomaly baseline)."""
+def _trailing_silver_rows(env: JobEnvironment, dts: list[str]) -> dict[str, float]:
+    """``silver_rows`` of the days before ``dts`` from the metrics dataset (the row-count anomaly baseline),
+    as its partitions recorded them in the catalog: no scan."""
     first, last = date.fromisoformat(min(dts)), date.fromisoformat(max(dts))
     window = env.settings.dq_row_count_history_days
     days = [(first - timedelta(days=i)).isoformat() for i in range(1, window + 1)]
     days += [(first + timedelta(days=i)).isoformat() for i in range((last - first).days)]
-    metrics = read_published(spark, env, METRICS_DQ, days)
-    if metrics is None:
-        return {}
-    rows = metrics.where(
-        (F.col("layer") == "silver") & (F.col("table_name") == "app_logs") & (F.col("metric") == "silver_rows")
-    ).select("dt", "value").collect()
-    return {r["dt"]: r["value"] for r in rows}
+    key = f"{SILVER_APP_LOGS.layer}.{SILVER_APP_LOGS.name}.silver_rows"
+    return {dt: v.stats[key] for dt, v in env.catalog.current(METRICS_DQ, days).items() if key in v.stats}
 
 
 def _empty_bronze(spark: SparkSession) -> DataFrame:
@@ -109,14 +108,13 @@ def _empty_bronze(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame([], ", ".join(columns))
 
 
-def _row_accounting(bronze: DataFrame, flagged: DataFrame) -> dict[str, dict[str, float]]:
+def _row_accounting(flagged: DataFrame, bronze_rows: dict[str, int], dts: list[str]) -> dict[str, dict[str, float]]:
     """Per ``dt``: bronze rows in, parsed, quarantined (by reason), duplicates removed, silver rows out.
 
+    One aggregation over the flagged rows (it fills their cache); bronze's row count is its catalog figure,
+    and the malformed lines are the bronze rows that did not parse (``normalize`` drops exactly those).
     ``silver_rows + quarantined_rows + duplicates_removed == bronze_parsed_rows`` holds by construction.
     """
-    bronze_rows = {
-        r["dt"]: r for r in bronze.groupBy("dt").agg(F.count(F.lit(1)).alias("rows"), F.count(CORRUPT).alias("corrupt")).collect()
-    }
     reason = F.col(QUARANTINE_REASON)
     lag_s = F.unix_timestamp(INGESTED_AT) - F.unix_timestamp("event_ts")
     aggregates = [
@@ -131,9 +129,12 @@ def _row_accounting(bronze: DataFrame, flagged: DataFrame) -> dict[str, dict[str
     stats: dict[str, dict[str, float]] = {}
     for row in flagged.groupBy("dt").agg(*aggregates).collect():
         figures = {k: (float(v) if v is not None else 0.0) for k, v in row.asDict().items() if k != "dt"}
-        source = bronze_rows[row["dt"]]
-        figures["bronze_rows"] = float(source["rows"])
-        figures["malformed_lines"] = float(source["corrupt"])
+        figures["bronze_rows"] = float(bronze_rows.get(row["dt"], 0))
+        figures["malformed_lines"] = figures["bronze_rows"] - figures["bronze_parsed_rows"]
         figures["duplicate_rate"] = figures["duplicates_removed"] / figures["bronze_parsed_rows"]
         stats[row["dt"]] = figures
+    for dt in dts:  # a day whose bronze rows are all malformed has no parsed row to group
+        if dt not in stats and bronze_rows.get(dt):
+            stats[dt] = {"bronze_rows": float(bronze_rows[dt]), "malformed_lines": float(bronze_rows[dt]),
+                         "bronze_parsed_rows": 0.0}
     return stats

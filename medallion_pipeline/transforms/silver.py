@@ -18,7 +18,7 @@ from medallion_pipeline.schemas.silver import (
     LINEAGE_COLUMNS,
     QUARANTINE_REASON,
 )
-from medallion_pipeline.transforms.pii import mask_email, mask_free_text, pseudonymize
+from medallion_pipeline.transforms.pii import mask_email, mask_free_text_columns, pseudonymize
 
 DUPLICATE_RANK = "_duplicate_rank"
 
@@ -98,9 +98,7 @@ def free_text_columns(df: DataFrame) -> list[str]:
 def protect_pii(df: DataFrame, pii_key: bytes) -> DataFrame:
     """Masks ``email`` and PII in every free-text column; pseudonymizes ``client_ip`` with a keyed HMAC."""
     protected = pseudonymize(df, ["client_ip"], pii_key).withColumn("email", mask_email(F.col("email")))
-    for column in free_text_columns(df):
-        protected = protected.withColumn(column, mask_free_text(F.col(column)))
-    return protected
+    return mask_free_text_columns(protected, free_text_columns(df))
 
 
 def extra_columns(df: DataFrame) -> list[str]:
