@@ -1,9 +1,8 @@
 """The audit of write–audit–publish: data-quality rules evaluated per partition on staged data.
 
 Every rule yields one ``CheckOutcome`` per ``dt``. ERROR rules decide whether a partition is published;
-WARN rules never do. Every rule of a table, the PII scan included, is one aggregate of ONE aggregation
-over the staged rows, so the cost does not grow with the number of rules; offending rows are sampled (and
-Pandera's own report built) only for rules that failed.
+WARN rules never do. Figures come from one aggregation per table, so the cost does not grow with the
+number of rules; offending rows are sampled only for rules that failed.
 """
 
 from __future__ import annotations
@@ -95,37 +94,26 @@ def _per_dt(df: DataFrame, aggregates: Mapping[str, Column]) -> dict[str, dict]:
     return {r["dt"]: r.asDict() for r in rows}
 
 
-def conformance_aggregates(df: DataFrame, schema: pa.DataFrameSchema) -> dict[str, Column]:
-    """The Pandera model's rules as failing-row counts, for a table's one audit aggregation."""
+def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str]) -> list[CheckOutcome]:
+    """The Pandera model's rules as per-partition failing-row counts, plus a type comparison."""
     rules = violations(schema, df.columns)
-    return {"_bad": F.count(F.when(any_violation(rules), 1)),
-            **{f"rule|{name}": F.count(F.when(cond, 1)) for name, cond in rules.items()}}
-
-
-def conformance_outcomes(df: DataFrame, schema: pa.DataFrameSchema, dts: list[str],
-                         figures: Mapping[str, dict]) -> list[CheckOutcome]:
-    """``schema_conforms`` per partition from the figures of ``conformance_aggregates``, plus a type comparison;
-    samples and Pandera's report only for a failing partition."""
-    rules = violations(schema, df.columns)
+    bad = any_violation(rules)
+    figures = _per_dt(df, {"_rows": F.count(F.lit(1)), "_bad": F.count(F.when(bad, 1)),
+                           **{name: F.count(F.when(cond, 1)) for name, cond in rules.items()}})
     mismatched = type_mismatches(schema, {f.name: f.dataType.simpleString() for f in df.schema.fields})
     outcomes = []
     for dt in dts:
         f = figures.get(dt, {})
-        broken = {name: f[f"rule|{name}"] for name in rules if f.get(f"rule|{name}")}
+        broken = {name: f[name] for name in rules if f.get(name)}
         failing = f.get("_bad", 0)
         passed = not failing and not mismatched
         outcomes.append(CheckOutcome(
             "schema_conforms", dt, passed, ERROR, observed=float(failing), threshold=0.0, failing_rows=failing,
             detail="; ".join([*mismatched, *(f"{name}: {n} rows" for name, n in sorted(broken.items()))]),
-            samples=[] if passed or not failing else sample(df, dt, any_violation(rules)),
+            samples=[] if passed or not failing else sample(df, dt, bad),
             report={} if passed else pandera_report(schema, df.where(F.col("dt") == dt)),
         ))
     return outcomes
-
-
-def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str]) -> list[CheckOutcome]:
-    """The Pandera model's rules as per-partition failing-row counts, plus a type comparison."""
-    return conformance_outcomes(df, schema, dts, _per_dt(df, conformance_aggregates(df, schema)))
 
 
 def pandera_report(schema: pa.DataFrameSchema, df: DataFrame) -> dict:
@@ -136,9 +124,8 @@ def pandera_report(schema: pa.DataFrameSchema, df: DataFrame) -> dict:
 
 
 def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], settings: Settings,
-                 duplicates: DataFrame | None = None, rows: Mapping[str, int] | None = None) -> list[CheckOutcome]:
-    """The blocking silver gates, per partition, on the staged silver rows: ONE aggregation for every rule
-    (``rows``, dt -> rows written, sizes the PII scan's sample; counted first when not given)."""
+                 duplicates: DataFrame | None = None) -> list[CheckOutcome]:
+    """The blocking silver gates, per partition, on the staged silver rows."""
     allowed = list(settings.allowed_event_types)
     scoped = F.col("event_type").isin(*USER_SCOPED_EVENT_TYPES)
     conditions = {
@@ -146,13 +133,10 @@ def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], s
         "event_type_allowed": F.col("event_type").isNull() | ~F.col("event_type").isin(*allowed),
         "user_id_null_rate_within_threshold": scoped & F.col("user_id").isNull(),
     }
-    schema = silver_schema(allowed)
-    scan, pii_aggregates = pii_scan(staged, raw_pii_scan_columns(staged), rows if rows is not None else _rows(staged))
-    figures = _per_dt(scan, {"_rows": F.count(F.lit(1)), "_scoped": F.count(F.when(scoped, 1)),
-                             **{name: F.count(F.when(c, 1)) for name, c in conditions.items()},
-                             **conformance_aggregates(staged, schema), **pii_aggregates})
-    hits = pii_found(figures)
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_scoped": F.count(F.when(scoped, 1)),
+                               **{name: F.count(F.when(c, 1)) for name, c in conditions.items()}})
     columns = list(CONTRACT_COLUMNS)
+    hits = pii_hits(staged, raw_pii_scan_columns(staged), {dt: f["_rows"] for dt, f in figures.items()})
     outcomes: list[CheckOutcome] = []
     for dt in dts:
         f = figures.get(dt, {"_rows": 0, "_scoped": 0, **{name: 0 for name in conditions}})
@@ -179,17 +163,13 @@ def audit_silver(staged: DataFrame, dts: list[str], stats: Mapping[str, dict], s
         ))
         outcomes.append(_quarantine_outcome(dt, stats.get(dt, {}), settings))
         outcomes.append(_pii_outcome("no_raw_pii", ERROR, dt, hits.get(dt, {})))
-    outcomes += conformance_outcomes(staged, schema, dts, figures)
+    outcomes += conformance(staged, silver_schema(allowed), SILVER_APP_LOGS, dts)
     for o in outcomes:
         if not o.passed and o.check in conditions:
             o.samples = sample(staged, o.dt, conditions[o.check], columns)
         elif not o.passed and o.check == "duplicate_rate_within_threshold" and duplicates is not None:
             o.samples = sample(duplicates, o.dt, F.lit(True), ["event_id", "event_ts", "event_type", "_source_file"])
     return outcomes
-
-
-def _rows(df: DataFrame) -> dict[str, int]:
-    return {dt: f["_rows"] for dt, f in _per_dt(df, {"_rows": F.count(F.lit(1))}).items()}
 
 
 def raw_pii_scan_columns(staged: DataFrame) -> list[str]:
@@ -232,7 +212,8 @@ def row_count_anomalies(rows: Mapping[str, int], history: Mapping[str, float], s
 
 
 def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dts: list[str]) -> list[CheckOutcome]:
-    """Gold internal consistency: the Pandera model plus the table's own invariants, in one aggregation."""
+    """Gold internal consistency: the Pandera model plus the table's own invariants."""
+    outcomes = conformance(staged, schema, table, dts)
     invariants = {
         GOLD_DAILY_KPIS: ("status_counts_sum_to_requests",
                           F.col("status_2xx") + F.col("status_3xx") + F.col("status_4xx") + F.col("status_5xx")
@@ -242,55 +223,38 @@ def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dt
                       | (F.col("add_to_cart_users") > F.col("view_item_users"))
                       | (F.col("purchase_users") > F.col("add_to_cart_users"))),
     }
-    aggregates = conformance_aggregates(staged, schema)
-    if table in invariants:
-        aggregates["_invariant"] = F.count(F.when(invariants[table][1], 1))
-    figures = _per_dt(staged, aggregates)
-    outcomes = conformance_outcomes(staged, schema, dts, figures)
     if table in invariants:
         name, broken = invariants[table]
+        figures = _per_dt(staged, {"bad": F.count(F.when(broken, 1))})
         for dt in dts:
-            bad = figures.get(dt, {}).get("_invariant", 0)
+            bad = figures.get(dt, {}).get("bad", 0)
             outcomes.append(CheckOutcome(name, dt, bad == 0, ERROR, observed=float(bad), threshold=0.0,
                                          failing_rows=bad, samples=sample(staged, dt, broken) if bad else []))
     return outcomes
 
 
-PII_SCAN = "_pii_scan"
+def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """dt -> {"column: kind": rows} for the PII the detectors find in ``columns``.
 
-
-def pii_scan(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> tuple[DataFrame, dict[str, Column]]:
-    """The PII detectors on ``columns`` as aggregates of an audit's one aggregation, and the frame they run on.
-
-    A notice or a gate, not an inventory: a deterministic sample of at most ``PII_SCAN_ROWS`` rows per
-    partition (``rows``: dt -> row count) is marked ``_pii_scan`` where the detectors, run once per row
-    over all the columns joined together, match; per column they run only on those (rare) rows.
-    ``pii_found`` reads the figures back.
+    A notice or a gate, not an inventory: it reads a deterministic sample of at most ``PII_SCAN_ROWS`` rows
+    per partition (``rows``: dt -> row count), runs the detectors once per row over all the columns joined
+    together, and per column only on the (rare) rows that matched.
     """
     if not columns:
-        return staged, {}
+        return {}
     blob = F.concat_ws("\u0001", *[F.col(c) for c in columns])
-    fraction = F.lit(1.0)
-    for dt, n in rows.items():
-        fraction = F.when(F.col("dt") == dt, F.lit(min(1.0, PII_SCAN_ROWS / n) if n else 1.0)).otherwise(fraction)
-    marked = staged.withColumn(PII_SCAN, (F.rand(seed=0) < fraction) & any_violation(pii_detectors(blob)))
-    return marked, {
-        f"pii|{column}: {kind}": F.count(F.when(F.col(PII_SCAN) & hit, 1))
+    suspect = any_violation(pii_detectors(blob))
+    fractions = {dt: min(1.0, PII_SCAN_ROWS / n) if n else 1.0 for dt, n in rows.items()}
+    scanned = staged.sampleBy("dt", fractions, seed=0) if any(v < 1 for v in fractions.values()) else staged
+    found = {
+        f"{column}|{kind}": F.count(F.when(hit, 1))
         for column in columns
         for kind, hit in pii_detectors(F.col(column)).items()
     }
-
-
-def pii_found(figures: Mapping[str, dict]) -> dict[str, dict[str, int]]:
-    """dt -> {"column: kind": rows} from the figures of ``pii_scan``'s aggregates."""
-    return {dt: {key[len("pii|"):]: n for key, n in f.items() if key.startswith("pii|") and n}
-            for dt, f in figures.items()}
-
-
-def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> dict[str, dict[str, int]]:
-    """dt -> {"column: kind": rows} for the PII the detectors find in ``columns`` (``pii_scan`` on its own)."""
-    scan, aggregates = pii_scan(staged, columns, rows)
-    return pii_found(_per_dt(scan, aggregates)) if aggregates else {}
+    return {
+        dt: {key.replace("|", ": "): n for key, n in figures.items() if "|" in key and n}
+        for dt, figures in _per_dt(scanned.where(suspect), found).items()
+    }
 
 
 def _pii_outcome(check: str, severity: str, dt: str, found: Mapping[str, int]) -> CheckOutcome:
@@ -302,12 +266,10 @@ def _pii_outcome(check: str, severity: str, dt: str, found: Mapping[str, int]) -
 
 
 def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
-                 untagged: list[str], rows: Mapping[str, int] | None = None) -> list[CheckOutcome]:
-    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII — one
-    aggregation (``rows``, dt -> rows written, sizes the PII scan's sample; counted first when not given)."""
-    scan, pii_aggregates = pii_scan(staged, untagged, rows if rows is not None else _rows(staged))
-    figures = _per_dt(scan, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record"), **pii_aggregates})
-    hits = pii_found(figures)
+                 untagged: list[str]) -> list[CheckOutcome]:
+    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII."""
+    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
+    hits = pii_hits(staged, untagged, {dt: f["_rows"] for dt, f in figures.items()})
     outcomes = []
     for dt in dts:
         f = figures.get(dt, {"_rows": 0, "_malformed": 0})

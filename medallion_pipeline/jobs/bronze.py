@@ -147,7 +147,6 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
         table_report.checks = audit_bronze(
             staged.frame(spark), changed,
             {dt: p.new_columns for dt, p in table_report.partitions.items()}, env.settings, untagged,
-            rows={dt: v.row_count for dt, v in staged.versions.items()},
         )
         record(env, BRONZE_APP_LOGS, table_report.checks)
     elif ledger:  # only unreadable files arrived: record them so they are not re-checked every run

@@ -1,7 +1,7 @@
 """Gold job: the four KPI tables from one scan of published silver, in one Spark application.
 
-Silver is read once (cached); each table's result is a few rows per day, collected to the driver, audited
-and written from there, so nothing is recomputed or read back.
+Silver is read once (cached); each table's result is a few rows per day, kept in memory by the write that
+computes it and audited there, so nothing is recomputed or read back.
 
 The four tables of a day are one view of it: they are published in one catalog transaction, and only if
 none of them moved since the job started reading (each gold table's own gate still decides its partitions).
@@ -59,11 +59,11 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
     lineage = same_day_lineage(dts, silver_versions)
     staged, checks, rejected = [], {}, {}
     for table, (transform, _) in GOLD_TRANSFORMS.items():
-        computed = silver.transform(transform)
-        # A few rows per day: collected once, then audited and written from the driver's copy.
-        result = spark.createDataFrame(computed.collect(), computed.schema)
+        # A few rows per day, computed once into memory by the write, then audited there.
+        result = silver.transform(transform).persist(StorageLevel.MEMORY_AND_DISK)
         staged.append(stage_table(result, env, table, dts, built_from=lineage, layout="one_task"))
         checks[table] = audit_gold(table, result, GOLD_SCHEMAS[table].to_schema(), dts)
+        result.unpersist()
         record(env, table, checks[table])
         rejected[table] = rejections(checks[table])
     descriptions = {table: description for table, (_, description) in GOLD_TRANSFORMS.items()}

@@ -55,14 +55,12 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     if bronze is None:
         bronze = _empty_bronze(spark)
     pii_key = env.settings.resolved_pii_key().encode()
-    # One read of bronze: normalized and protected rows are cached; flagging reads them twice (duplicate ids,
-    # then the rows), and the accounting, both writes and the audit read the flagged rows.
-    prepared = (
+    flagged = (
         bronze.transform(normalize)
         .transform(lambda df: protect_pii(df, pii_key))
+        .transform(lambda df: flag_rows(df, env.settings.allowed_event_types))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    flagged = flag_rows(prepared, env.settings.allowed_event_types)
     stats = _row_accounting(flagged, {dt: v.row_count for dt, v in bronze_versions.items()}, dts)
     evolving = extra_columns(flagged)
     pii = {**{c: MASKED_FREE_TEXT for c in free_text_columns(flagged) if c not in ("path", "user_agent")},
@@ -88,7 +86,7 @@ def run_silver(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Laye
     ):
         report.add(table_report)
     report.table(SILVER_APP_LOGS).checks = checks
-    prepared.unpersist()
+    flagged.unpersist()
     return report
 
 

@@ -72,31 +72,18 @@ def flag_rows(normalized: DataFrame, allowed_event_types: Iterable[str]) -> Data
     """Adds the quarantine reason and, among good rows, a duplicate rank (1 = the copy that is kept).
 
     The earliest-ingested copy wins; ties break on the source file and then the row content, so the
-    choice is deterministic across reruns. Only the (few) good rows whose ``event_id`` repeats in their day
-    are ranked by a window; every other good row is rank 1 — so the whole rows are not shuffled and sorted
-    to find ~1 % of duplicates. ``normalized`` is read several times: cache it.
+    choice is deterministic across reruns.
     """
     flagged = normalized.withColumn(QUARANTINE_REASON, quarantine_reason(allowed_event_types))
-    good = F.col(QUARANTINE_REASON).isNull()
-    repeated = (
-        flagged.where(good).groupBy("dt", "event_id").count().where(F.col("count") > 1)
-        .select("dt", "event_id", F.lit(True).alias(_REPEATED))
-    )
-    marked = flagged.join(repeated, ["dt", "event_id"], "left").withColumn(
-        _REPEATED, F.coalesce(F.col(_REPEATED), F.lit(False)) & good
-    )
     # Every column, by name: copies that differ only in a new column or in _rescued_data still rank the
     # same way whatever order the input arrives in.
     content_hash = F.xxhash64(*sorted(c for c in normalized.columns if c != INGESTED_AT))
-    window = Window.partitionBy("dt", "event_id").orderBy(
+    window = Window.partitionBy("dt", "event_id", F.col(QUARANTINE_REASON).isNull()).orderBy(
         F.col(INGESTED_AT).asc_nulls_last(), F.col(SOURCE_FILE), content_hash
     )
-    single = marked.where(~F.col(_REPEATED)).withColumn(DUPLICATE_RANK, F.when(good, F.lit(1)))
-    ranked = marked.where(F.col(_REPEATED)).withColumn(DUPLICATE_RANK, F.row_number().over(window))
-    return single.unionByName(ranked).drop(_REPEATED).select(*flagged.columns, DUPLICATE_RANK)
-
-
-_REPEATED = "_event_id_repeated"
+    return flagged.withColumn(
+        DUPLICATE_RANK, F.when(F.col(QUARANTINE_REASON).isNull(), F.row_number().over(window))
+    )
 
 
 def free_text_columns(df: DataFrame) -> list[str]:

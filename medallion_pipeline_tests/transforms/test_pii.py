@@ -13,6 +13,7 @@ from medallion_pipeline.transforms.pii import (
     hmac_pads,
     mask_email,
     mask_free_text,
+    mask_free_text_columns,
     pii_detectors,
     pseudonymize,
 )
@@ -112,6 +113,27 @@ def test_mask_free_text_masks_every_kind_the_detectors_know(spark):
     df = spark.createDataFrame([(v,) for v in cases], "v string")
     got = {r["v"]: r["m"] for r in df.select("v", mask_free_text(F.col("v")).alias("m")).collect()}
     assert got == cases
+
+
+def test_column_masking_skips_only_patterns_a_value_cannot_match(spark):
+    """``mask_free_text_columns`` runs a pattern only on values holding its trigger ('@', '.', ':', 13 digits,
+    AKIA/ASIA, "bearer"); what it produces is exactly ``mask_free_text``'s, kind by kind and mixed."""
+    texts = [
+        "login by jane.doe@example.com ok", "from 203.0.113.7 via 10.0.0.1", "from 2001:db8::1 ok",
+        "paid with 4111 1111 1111 1111 today", "key AKIAIOSFODNN7EXAMPLE leaked", "token ASIAIOSFODNN7EXAMPLE",
+        "Authorization: BEARER abcdefghijklmnop1234.xyz=", "a@b.io 10.0.0.1 fe80::1 4111111111111111",
+        "version 1.2.3 at 12:30:45", "order 1704067200000 shipped", "no trigger at all", "", None,
+        "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0 Safari/537.36", "x" * 300 + "@example.com",
+    ]
+    df = spark.createDataFrame([(t, t) for t in texts], "a string, b string")
+    plain = [tuple(r) for r in df.select(mask_free_text(F.col("a")), mask_free_text(F.col("b"))).collect()]
+    by_column = [tuple(r) for r in mask_free_text_columns(df, ["a", "b"]).collect()]
+    assert by_column == plain
+    masked = dict(zip(texts, (a for a, _ in by_column)))
+    assert masked["a@b.io 10.0.0.1 fe80::1 4111111111111111"] == "<email> <ip> <ip> <card>"
+    assert masked["Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0 Safari/537.36"] == (
+        "Mozilla/5.0 (X11; Linux x86_64) Chrome/<ip> Safari/537.36")  # an address-shaped version is masked
+    assert masked["no trigger at all"] == "no trigger at all" and masked[None] is None
 
 
 # The email pattern before it was made linear (quadratic on long runs of local-part characters).
