@@ -58,7 +58,8 @@ def _keys(defs):
 
 def volatile(name: str) -> bool:
     """Durations and ingestion lags (``*_s``) measure the run, not the data."""
-    return name in VOLATILE_METADATA or name.endswith(("_s", "_seconds"))
+    # What a step cost Spark (layer_*: jobs, bytes, shuffle) depends on the run, not on its result.
+    return name in VOLATILE_METADATA or name.endswith(("_s", "_seconds")) or name.startswith("layer_")
 
 
 def rounded(value):
