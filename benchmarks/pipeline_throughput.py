@@ -210,6 +210,51 @@ def child_spark_startup(config: dict) -> dict:
     return dict(session_s=session_s, first_job_s=first_job_s)
 
 
+class PeakMemory:
+    """The peak of the summed resident memory of a process and all its descendants (the run's Python process
+    and its Spark JVM), sampled from /proc every ``interval`` seconds while it runs."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        import threading
+
+        self.pid, self.interval, self.peak_bytes = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _tree_rss(root: int) -> int:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])  # ppid
+                rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss in pages
+            except (OSError, IndexError, ValueError):
+                continue
+        tree, frontier = {root}, [root]
+        while frontier:
+            parent = frontier.pop()
+            children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+            tree.update(children)
+            frontier += children
+        return sum(rss.get(p, 0) for p in tree)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._tree_rss(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes
+
+
 def run_child(mode: str, landing: Path, work: Path, config: dict) -> tuple[dict | None, float, Path]:
     """Run this script in ``mode`` in a fresh interpreter; returns (result, process wall seconds, log)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -217,15 +262,18 @@ def run_child(mode: str, landing: Path, work: Path, config: dict) -> tuple[dict 
     cfg_path.write_text(json.dumps({**config, "result": str(out_path)}))
     started = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", mode, str(cfg_path)],
-                              env=_project_env(landing, work), stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", mode, str(cfg_path)],
+                                env=_project_env(landing, work), stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+        memory = PeakMemory(proc.pid)
+        proc.wait()
+        peak_rss = memory.stop()
     process_s = time.perf_counter() - started
     if proc.returncode != 0 or not out_path.exists():
         tail = log_path.read_text(errors="replace").splitlines()[-40:]
         print(f"  !! {mode} process failed (exit {proc.returncode}); last lines of its log:")
         print("\n".join("     " + line for line in tail))
         return None, process_s, log_path
-    return json.loads(out_path.read_text()), process_s, log_path
+    return {**json.loads(out_path.read_text()), "peak_rss_bytes": peak_rss}, process_s, log_path
 
 
 # -------------------------------------------------------------------------------------------- DuckDB reference
@@ -604,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load      {load_before}")
 
     scratch = Path(tempfile.mkdtemp(prefix="medallion-bench-"))
-    project_walls, project_procs, reference_walls, pair_ratios = [], [], [], []
+    project_walls, project_procs, reference_walls, pair_ratios, peaks = [], [], [], [], []
     step_runs: list[list[tuple[str, float]]] = []
     usage_runs: list[dict[str, dict[str, float]]] = []
     ref_timings: list[dict] = []
@@ -628,9 +676,11 @@ def main(argv: list[str] | None = None) -> int:
                 project_procs.append(process_s)
                 step_runs.append([tuple(s) for s in res["steps"]])
                 usage_runs.append(res.get("usage", {}))
+                peaks.append(res["peak_rss_bytes"])
                 steps = ", ".join(f"{k} {d:.1f} s" for k, d in res["steps"] if d is not None)
                 print(f"          materialize {res['wall_s']:.1f} s (process {process_s:.1f} s incl. "
-                      f"{res['import_s']:.1f} s imports); steps: {steps}; "
+                      f"{res['import_s']:.1f} s imports); peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB; "
+                      f"steps: {steps}; "
                       f"1-min load {load0:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
             print(f"[{rep}/{repeats}] reference: DuckDB silver + gold ...", flush=True)
             ref_out = scratch / f"reference-{rep}"
@@ -682,6 +732,9 @@ def main(argv: list[str] | None = None) -> int:
               + "; the first step includes creating the SparkSession")
         outside = [w - sum(d for _, d in run if d) for w, run in zip(project_walls, step_runs)]
         print(f"  run time outside the steps (Dagster run setup/teardown, median): {_median(outside):.1f} s")
+    if peaks:
+        print(f"  peak memory of the run (its Python process + Spark JVM, RSS sampled every 0.5 s): "
+              f"{max(peaks) / 2**30:.2f} GiB at most [{', '.join(f'{p / 2**30:.2f}' for p in peaks)}]")
     if usage_runs:
         print_layer_usage(usage_runs)
     if startup:
