@@ -106,9 +106,9 @@ def write_version(
     ``layout`` says how rows reach the files: ``by_day`` shuffles so that each ``dt`` is written by one task
     (one file per ``target_file_rows`` rows however many tasks computed it); ``as_read`` writes each task's
     rows where they are, without a shuffle, for input already grouped by day (landing files are listed per
-    day, so a task reads few days); ``one_task`` writes a small result (collected to the driver) from one
-    task. Files never exceed ``target_file_rows`` rows. A ``dt`` without rows gets an empty Parquet file with the schema, so
-    "published and empty" is distinguishable from "never published". Row counts, which ``evolving`` columns
+    day, so a task reads few days); ``one_task`` writes a small result (gold, metrics) from one task. Files
+    never exceed ``target_file_rows`` rows. A ``dt`` without rows gets an empty Parquet file with the schema,
+    so "published and empty" is distinguishable from "never published". Row counts, which ``evolving`` columns
     hold data in which ``dt``, and per ``dt`` the rows where each of ``measures`` is not NULL are observed
     while writing (``DataFrame.observe``): nothing is read back.
     """

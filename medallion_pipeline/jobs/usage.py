@@ -60,10 +60,7 @@ def measured(layer_job: Callable[..., LayerReport]) -> Callable[..., LayerReport
             report = layer_job(spark, *args, **kwargs)
         finally:
             seconds = time.monotonic() - started
-            if previous:
-                sc.setLocalProperty("spark.jobGroup.id", previous)
-            else:
-                sc.setLocalProperty("spark.jobGroup.id", None)
+            sc.setLocalProperty("spark.jobGroup.id", previous)  # None removes it
         report.duration_s = seconds
         report.spark = {**spark_usage(spark, group), "seconds": seconds}
         return report
