@@ -152,7 +152,7 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
 def _sync_glue(catalog, table_name: str | None) -> int:
     """Reconcile the Glue projection from the catalog's state (after a failed post-commit sync)."""
     from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
-    from medallion_pipeline.tables import ALL_TABLES, TableId
+    from medallion_pipeline.tables import ALL_TABLES, GLUE_TABLES, TableId
 
     if not isinstance(catalog, DynamoCatalog):
         print("catalog sync: the embedded catalog has no Glue projection (MEDALLION_CATALOG_URI=glue://...)",
@@ -163,6 +163,10 @@ def _sync_glue(catalog, table_name: str | None) -> int:
         if not catalog.partitions(table):
             continue
         r = catalog.sync(table)
+        if table not in GLUE_TABLES:
+            print(f"{table.sql_name}: not projected to Glue (raw PII, partitions made of segments)"
+                  + ("; the table an earlier release created was removed" if r.dropped_table else ""))
+            continue
         print(f"{table.sql_name}: {'created, ' if r.created_table else ''}{r.partitions_created} partitions created, "
               f"{r.partitions_updated} moved, {r.partitions_deleted} deleted, {r.partitions_unchanged} unchanged"
               + (f"; new columns {', '.join(r.added_columns)}" if r.added_columns else ""))

@@ -36,7 +36,7 @@ def connect(catalog: Catalog, sql: str | None = None) -> duckdb.DuckDBPyConnecti
     for table in ALL_TABLES:
         if sql is not None and not re.search(rf"\b{table.sql_name}\b", sql, re.IGNORECASE):
             continue
-        locations = [p.location for p in catalog.partitions(table)]
+        locations = [location for p in catalog.partitions(table) for location in p.locations]  # segments too
         if not locations:
             continue
         if not any(location.startswith("s3://") for location in locations):

@@ -53,6 +53,9 @@ class Settings:
     keep_versions: int = 5
     vacuum_grace_seconds: float = 3600.0  # vacuum keeps unleased orphans and just-replaced versions this long
     max_new_columns: int = 100
+    # Incremental bronze: a day's version is made of at most this many segments (one directory per ingest,
+    # referenced, not rewritten); the ingest that would exceed it rewrites the day into one. 1: always rewrite.
+    bronze_max_segments: int = 16
     target_file_rows: int = 2_000_000
     # Landing sensor (SPEC sections 2 and 4): discovery mode, batching, and how much one tick may do.
     landing_mode: str = "listing"  # or "events": S3 ObjectCreated notifications from an SQS queue
@@ -183,6 +186,8 @@ class Settings:
             raise SettingsError("MEDALLION_ALERT_MIN_SEVERITY must be WARN or ERROR")
         if self.keep_versions < 1:
             raise SettingsError("MEDALLION_KEEP_VERSIONS must be at least 1")
+        if self.bronze_max_segments < 1:
+            raise SettingsError("MEDALLION_BRONZE_MAX_SEGMENTS must be at least 1")
         if self.vacuum_grace_seconds < 0:
             raise SettingsError("MEDALLION_VACUUM_GRACE_SECONDS must be >= 0")
         if not 0 <= self.dq_quarantine_rate_max <= 1:

@@ -52,3 +52,6 @@ METRICS_DQ = TableId("metrics", "dq")
 
 GOLD_TABLES = (GOLD_DAILY_KPIS, GOLD_ENDPOINT_STATS, GOLD_SESSIONS, GOLD_FUNNEL)
 ALL_TABLES = (BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES, METRICS_DQ)
+# What the AWS catalog projects to Glue for Athena: every table but bronze (raw PII; a bronze partition is made
+# of segments, which one Glue partition location cannot name — see resources/catalog/dynamodb.py).
+GLUE_TABLES = tuple(t for t in ALL_TABLES if t != BRONZE_APP_LOGS)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandera.pyspark as pa
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion_pipeline.jobs.publish import StagedTable, read_versions
 from medallion_pipeline.jobs.report import CheckOutcome
+from medallion_pipeline.resources.catalog import PartitionVersion
 from medallion_pipeline.schemas.contract import any_violation, type_mismatches, violations
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, silver_schema
 from medallion_pipeline.settings import USER_SCOPED_EVENT_TYPES, Settings
@@ -257,34 +259,63 @@ def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> 
     }
 
 
-def _pii_outcome(check: str, severity: str, dt: str, found: Mapping[str, int]) -> CheckOutcome:
-    return CheckOutcome(
-        check, dt, not found, severity, observed=float(sum(found.values())), threshold=0.0,
-        failing_rows=sum(found.values()),
-        detail="; ".join(f"{key} in {n} rows" for key, n in sorted(found.items())),
-    )
+def _pii_outcome(check: str, severity: str, dt: str, found: Mapping[str, int],
+                 earlier: CheckOutcome | None = None) -> CheckOutcome:
+    """``earlier``: the verdict on the partition's earlier segments, added to what was found now."""
+    before = int(earlier.observed or 0) if earlier is not None else 0
+    rows = sum(found.values()) + before
+    detail = [f"{key} in {n} rows" for key, n in sorted(found.items())]
+    if before:
+        detail.append(f"{before} rows in earlier segments")
+    return CheckOutcome(check, dt, not rows, severity, observed=float(rows), threshold=0.0, failing_rows=rows,
+                        detail="; ".join(detail))
 
 
-def audit_bronze(staged: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
-                 untagged: list[str]) -> list[CheckOutcome]:
-    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII."""
-    figures = _per_dt(staged, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
-    hits = pii_hits(staged, untagged, {dt: f["_rows"] for dt, f in figures.items()})
+def audit_bronze(written: DataFrame, dts: list[str], new_columns: Mapping[str, list[str]], settings: Settings,
+                 untagged: list[str], *, staged: StagedTable | None = None,
+                 earlier: Sequence[CheckOutcome] = ()) -> list[CheckOutcome]:
+    """Bronze warnings: malformed-line rate, schema drift, and PII in columns not tagged as PII.
+
+    ``written`` is what the write added. With ``staged`` (the versions it belongs to), the malformed rate is
+    each whole partition's, from the counts taken while writing (no scan); without, ``written`` is the whole
+    partition and is counted here. The PII notice scans ``written``; for a version made of segments the
+    earlier segments' verdict (``earlier``: the partition's last ``no_untagged_pii`` outcome) is added to it.
+    """
+    if staged is None:
+        figures = _per_dt(written, {"_rows": F.count(F.lit(1)), "_malformed": F.count("_corrupt_record")})
+        totals = {dt: (f["_rows"], f["_malformed"]) for dt, f in figures.items()}
+        scanned = {dt: rows for dt, (rows, _) in totals.items()}
+    else:
+        totals = {dt: (v.row_count, _malformed(written.sparkSession, v)) for dt, v in staged.versions.items()}
+        scanned = staged.written
+    hits = pii_hits(written, untagged, scanned)
+    before = {c.dt: c for c in earlier if c.check == "no_untagged_pii"}
     outcomes = []
     for dt in dts:
-        f = figures.get(dt, {"_rows": 0, "_malformed": 0})
-        rate = f["_malformed"] / f["_rows"] if f["_rows"] else 0.0
+        rows, malformed = totals.get(dt, (0, 0))
+        rate = malformed / rows if rows else 0.0
+        failed = rate > settings.dq_malformed_rate_max
+        samples = []
+        if failed:  # from the whole partition: the malformed lines may all be in earlier segments
+            whole = written if staged is None else read_versions(written.sparkSession, [staged.versions[dt]])
+            samples = sample(whole, dt, F.col("_corrupt_record").isNotNull(), ["_source_file"])
         outcomes.append(CheckOutcome(
-            "malformed_rate_within_threshold", dt, rate <= settings.dq_malformed_rate_max, WARN, observed=rate,
-            threshold=settings.dq_malformed_rate_max, failing_rows=f["_malformed"],
-            samples=sample(staged, dt, F.col("_corrupt_record").isNotNull(), ["_source_file"])
-            if rate > settings.dq_malformed_rate_max else [],
+            "malformed_rate_within_threshold", dt, not failed, WARN, observed=rate,
+            threshold=settings.dq_malformed_rate_max, failing_rows=malformed, samples=samples,
         ))
         added = new_columns.get(dt, [])
         outcomes.append(CheckOutcome("no_new_columns", dt, not added, WARN, observed=float(len(added)),
                                      threshold=0.0, detail=", ".join(added)))
-        outcomes.append(_pii_outcome("no_untagged_pii", WARN, dt, hits.get(dt, {})))
+        outcomes.append(_pii_outcome("no_untagged_pii", WARN, dt, hits.get(dt, {}), before.get(dt)))
     return outcomes
+
+
+def _malformed(spark: SparkSession, version: PartitionVersion) -> int:
+    """The partition's malformed lines, counted while writing; a version built on one written before those
+    counts existed is counted here."""
+    if "malformed_lines_total" in version.stats:
+        return int(version.stats["malformed_lines_total"])
+    return read_versions(spark, [version]).where(F.col("_corrupt_record").isNotNull()).count()
 
 
 def carried_over(env, table: TableId, dts: list[str]) -> list[CheckOutcome]:

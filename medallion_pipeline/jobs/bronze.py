@@ -1,11 +1,13 @@
-"""Bronze job: ingest the landing files not yet in the ledger, merged into compacted partitions.
+"""Bronze job: ingest the landing files not yet in the ledger, in O(new files).
 
 Incremental by default: for each ``dt`` only files whose (key, etag) — or whose content — is not in the
-ingest ledger are read, and the partition's new version is the previous rows plus the new ones. A full
-rebuild re-reads the whole ``dt`` prefix and replaces both the partition and its ledger — except for files
-the ledger has ingested that are no longer in landing (expired by a lifecycle rule): bronze is their only
-copy, so their rows and ledger entries are carried over from the current version, unless the caller asks
-explicitly to drop them (``drop_missing_files``).
+ingest ledger are read, and the partition's new version is the previous rows plus the new ones: made of
+segments (the previous version's directories, referenced, plus one holding the new rows), or rewritten
+into one when it would exceed ``MEDALLION_BRONZE_MAX_SEGMENTS`` or a landing object's earlier rows must go
+(see ``_appendable``). A full rebuild re-reads the whole ``dt`` prefix and replaces both the partition and
+its ledger — except for files the ledger has ingested that are no longer in landing (expired by a lifecycle
+rule): bronze is their only copy, so their rows and ledger entries are carried over from the current
+version, unless the caller asks explicitly to drop them (``drop_missing_files``).
 """
 
 from __future__ import annotations
@@ -122,31 +124,40 @@ def run_bronze(spark: SparkSession, dts: list[str], env: JobEnvironment, full_re
         lines = read_lines(spark, to_read)
         keys = unknown_keys(lines)
         missing_stats: dict[str, dict[str, float]] = {}
+        appending = {} if full_refresh else _appendable(plans, current, env.settings.bronze_max_segments)
         if full_refresh:
             previous, missing_stats = _rows_of_missing_files(spark, plans, current)
-        else:
-            previous = read_versions(spark, [current[dt] for dt in changed if dt in current])
-        established = [c for c in (previous.columns if previous is not None else []) if c not in METADATA_COLUMNS]
+        else:  # the days rewritten whole; the days appended to are not read, only their schema is
+            previous = read_versions(spark, [current[dt] for dt in changed if dt in current and dt not in appending])
+        schema_only = read_versions(spark, list(appending.values()))
+        established = [c for c in _columns(previous, schema_only) if c not in METADATA_COLUMNS]
         new_columns = plan_new_columns(keys, established, env.settings.max_new_columns)
         now = datetime.now(timezone.utc)
         fresh = to_bronze(parse_lines(lines), new_columns, F.lit(now).cast("timestamp"))
         replaced = [key for p in plans.values() for key in p.replaced]
         if previous is not None and replaced:  # an overwritten landing object replaces its earlier rows
             previous = previous.where(~F.col("_source_file").isin(replaced))
-        merged = fresh if previous is None else previous.unionByName(fresh, allowMissingColumns=True)
+        merged = fresh
+        if schema_only is not None:  # a new segment is written with its partition's whole schema
+            merged = schema_only.where(F.lit(False)).unionByName(merged, allowMissingColumns=True)
+        if previous is not None:
+            merged = previous.unionByName(merged, allowMissingColumns=True)
         merged = merged.select(*_ordered(merged.columns))
-        stats = {dt: {**_plan_stats(p), **missing_stats.get(dt, {})} for dt, p in plans.items()}
+        stats = {dt: {**_plan_stats(p), **missing_stats.get(dt, {}),
+                      "segments": float(len(appending[dt].locations) + 1 if dt in appending else 1)}
+                 for dt, p in plans.items()}
         staged = stage_table(merged, env, BRONZE_APP_LOGS, changed, stats=stats, pii=PII_COLUMNS,
                              evolving=_new_columns(merged.columns), measures=_line_measures(now),
+                             appending_to=appending, cumulative=PARTITION_TOTALS,
                              # New files only: the tasks that read them write them (landing is listed per day).
-                             # With earlier rows: the day is rewritten compacted, one file per day.
+                             # A day rewritten with earlier rows is compacted, one file per day.
                              layout="as_read" if previous is None else "by_day")
         table_report = publish_staged(env, staged, ledger=ledger, replace_ledger=full_refresh, description=DESCRIPTION,
                                       expected=expected)
         untagged = [c.name for c in staged.columns if c.type == "string" and not c.pii and c.name != "_source_file"]
         table_report.checks = audit_bronze(
-            staged.frame(spark), changed,
-            {dt: p.new_columns for dt, p in table_report.partitions.items()}, env.settings, untagged,
+            staged.frame(spark), changed, {dt: p.new_columns for dt, p in table_report.partitions.items()},
+            env.settings, untagged, staged=staged, earlier=carried_over(env, BRONZE_APP_LOGS, sorted(appending)),
         )
         record(env, BRONZE_APP_LOGS, table_report.checks)
     elif ledger:  # only unreadable files arrived: record them so they are not re-checked every run
@@ -191,6 +202,22 @@ def _rows_of_missing_files(
     return (kept if any(p.kept for p in plans.values()) else None), stats
 
 
+def _appendable(plans: dict[str, IngestPlan], current: dict[str, PartitionVersion],
+                max_segments: int) -> dict[str, PartitionVersion]:
+    """The days whose new rows become one more segment of the current version (dt -> that version).
+
+    The others are rewritten whole (compacted): a day without a version yet, a day where a landing object
+    was overwritten (its earlier rows must go), and a day whose version would be made of more than
+    ``max_segments`` directories.
+    """
+    return {dt: current[dt] for dt, plan in plans.items()
+            if plan.new and dt in current and not plan.replaced and len(current[dt].locations) < max_segments}
+
+
+def _columns(*frames: DataFrame | None) -> list[str]:
+    return [c for frame in frames if frame is not None for c in frame.columns]
+
+
 def _new_columns(columns: list[str]) -> list[str]:
     """Columns beyond the v1 fields: the ones schema evolution added."""
     return sorted(c for c in columns if c not in TYPED_FIELDS and c not in METADATA_COLUMNS and c != "dt")
@@ -213,6 +240,9 @@ def _plan_stats(plan: IngestPlan) -> dict[str, float]:
         "files_dropped_missing_from_landing": len(plan.dropped),
         "bytes_new": sum(f.size for f in plan.new),
     }
+
+
+PARTITION_TOTALS = ("malformed_lines_total", "rescued_rows_total")  # over the whole partition: segments add up
 
 
 def _line_measures(ingested_at: datetime) -> dict[str, Column]:

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.publish import current_version_ids, publish_table, same_day_lineage
+from medallion_pipeline.jobs.publish import current_version_ids, publish_table, read_versions, same_day_lineage
 from medallion_pipeline.jobs.silver import NON_NULL
 from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
@@ -94,7 +94,7 @@ BRONZE_TOTALS = {"malformed_lines_total", "rescued_rows_total"}
 
 
 def _bronze_quality(spark: SparkSession, version: PartitionVersion) -> dict[str, float]:
-    row = spark.read.parquet(version.location).agg(
+    row = read_versions(spark, [version]).agg(
         F.count(CORRUPT).alias("malformed_lines_total"), F.count(RESCUED).alias("rescued_rows_total")).first()
     return row.asDict()
 

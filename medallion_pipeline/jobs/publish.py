@@ -69,11 +69,21 @@ def same_day_lineage(
 
 
 def read_versions(spark: SparkSession, versions: list[PartitionVersion]) -> DataFrame | None:
-    """These exact partition versions, with a ``dt`` column; None for an empty list."""
+    """These exact partition versions, with a ``dt`` column; None for an empty list.
+
+    A version made of segments is read as one relation over all its directories, their schemas merged (a
+    column that arrived in a later segment reads as NULL in the earlier ones).
+    """
     if not versions:
         return None
-    frames = [spark.read.parquet(v.location).withColumn("dt", F.lit(v.dt)) for v in sorted(versions, key=lambda v: v.dt)]
+    frames = [_read_version(spark, v).withColumn("dt", F.lit(v.dt)) for v in sorted(versions, key=lambda v: v.dt)]
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+
+def _read_version(spark: SparkSession, version: PartitionVersion) -> DataFrame:
+    if not version.segments:
+        return spark.read.parquet(version.location)
+    return spark.read.option("mergeSchema", "true").parquet(*version.locations)
 
 
 def columns_of(df: DataFrame, pii: Mapping[str, str] | None = None) -> tuple[Column, ...]:
@@ -147,9 +157,10 @@ class StagedTable:
     root: str
     versions: dict[str, PartitionVersion]
     columns: tuple[Column, ...]
+    written: dict[str, int]  # dt -> rows this write added (all of them, but for a version made of segments)
 
     def frame(self, spark: SparkSession) -> DataFrame:
-        """What was written, with ``dt`` (a string) — the data the audit judges."""
+        """What was written, with ``dt`` (a string): for a version made of segments, only its new segment."""
         return spark.read.parquet(self.root)
 
 
@@ -165,6 +176,8 @@ def stage_table(
     built_from: Mapping[str, dict[str, dict[str, str]]] | None = None,
     measures: Mapping[str, SparkColumn] | None = None,
     layout: str = "by_day",
+    appending_to: Mapping[str, PartitionVersion] | None = None,
+    cumulative: Iterable[str] = (),
 ) -> StagedTable:
     """Write ``df`` as a new version of ``table`` for ``dts`` without publishing it.
 
@@ -174,25 +187,36 @@ def stage_table(
     while writing — the rows where the column is not NULL — and join the partition's ``stats``. The version
     is leased to this run in the catalog before its first file is written, so vacuum leaves it alone while
     the run is in progress.
+
+    ``appending_to`` (dt -> the partition's current version): for those days ``df`` holds only new rows,
+    and the new version is made of segments — the current version's directories, referenced, plus this
+    write's — so its row count, the evolving columns it holds, and the ``cumulative`` measures (counts over
+    the whole partition) add up the current version's and this write's.
     """
-    stats, built_from = stats or {}, built_from or {}
+    stats, built_from, appending_to = stats or {}, built_from or {}, appending_to or {}
     columns = columns_of(df, pii)
-    evolving = set(evolving)
+    evolving, cumulative = set(evolving), set(cumulative)
     version_id = new_version_id()
     env.catalog.begin_staging(table, version_id, env.run_id)
     written = write_version(df, env, table, dts, evolving, version_id, measures=measures, layout=layout)
-    versions = {
-        dt: PartitionVersion(
+    versions = {}
+    for dt in dts:
+        base = appending_to.get(dt)
+        present = written.present[dt] | ({c.name for c in base.columns} if base else set())
+        measured = {k: float(v) + (base.stats.get(k, 0.0) if base and k in cumulative else 0.0)
+                    for k, v in written.measured[dt].items()}
+        if base:  # a figure the earlier version never counted cannot be added up: left out, not guessed
+            measured = {k: v for k, v in measured.items() if k not in cumulative or k in base.stats}
+        versions[dt] = PartitionVersion(
             table=table, dt=dt, version_id=written.version_id,
             location=env.lake.partition_location(table, written.version_id, dt),
-            row_count=written.rows[dt],
-            columns=tuple(c for c in columns if c.name not in evolving or c.name in written.present[dt]),
-            stats={**stats.get(dt, {}), **{k: float(v) for k, v in written.measured[dt].items()}},
+            row_count=written.rows[dt] + (base.row_count if base else 0),
+            columns=tuple(c for c in columns if c.name not in evolving or c.name in present),
+            stats={**stats.get(dt, {}), **measured},
             run_id=env.run_id, built_from=dict(built_from.get(dt, {})),
+            segments=base.locations if base else (),
         )
-        for dt in dts
-    }
-    return StagedTable(table, env.lake.version_root(table, written.version_id), versions, columns)
+    return StagedTable(table, env.lake.version_root(table, written.version_id), versions, columns, dict(written.rows))
 
 
 def publish_staged(

@@ -24,6 +24,7 @@ from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Se
 from medallion_pipeline.tables import (
     ALL_TABLES,
     BRONZE_APP_LOGS,
+    GLUE_TABLES,
     GOLD_DAILY_KPIS,
     GOLD_ENDPOINT_STATS,
     GOLD_FUNNEL,
@@ -163,7 +164,8 @@ def render_markdown() -> str:
         "- **Tags**: every column whose class is not `none` is tagged `pii` in the catalog, the Dagster column",
         "  schema and Glue (`Parameters.pii = \"true\"`). `medallion governance --glue-database DB` exits 1 naming",
         "  any such column untagged or missing in Glue, and any Glue column no policy covers. A table absent from",
-        "  Glue is reported, not an error: nothing of it has been published, so Athena has nothing to read.",
+        "  Glue is reported, not an error: nothing of it has been published, so Athena has nothing to read. Bronze",
+        "  is not projected to Glue at all (raw PII, and its partitions are made of segments), so it is not audited.",
         f"- **New fields**: a field that arrives after v1 is `{NONE}` / `{BRONZE_ONLY}` in bronze (untagged:",
         f"  `no_untagged_pii` scans it) and `{FREE_TEXT}` / `{MASKED}` in silver and quarantine. Every table is",
         f"  partitioned by `{PARTITION_KEY}` (the day; not personal data).",
@@ -215,7 +217,8 @@ def audit_table(audit: GlueAudit, table: TableId, glue_table: dict[str, Any] | N
 
 
 def audit_glue(database: str, client: Any = None) -> GlueAudit:
-    """Reads every table of ``ALL_TABLES`` from the Glue database; raises LookupError if the database is absent."""
+    """Reads every table of ``GLUE_TABLES`` (bronze is not projected) from the Glue database; raises LookupError
+    if the database is absent."""
     if client is None:
         import boto3
 
@@ -225,7 +228,7 @@ def audit_glue(database: str, client: Any = None) -> GlueAudit:
     except client.exceptions.EntityNotFoundException:
         raise LookupError(f"Glue database {database!r} does not exist") from None
     audit = GlueAudit(database)
-    for table in ALL_TABLES:
+    for table in GLUE_TABLES:
         try:
             glue_table = client.get_table(DatabaseName=database, Name=table.sql_name)["Table"]
         except client.exceptions.EntityNotFoundException:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
+from dataclasses import replace
 
 import pytest
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.bronze import run_bronze
+from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.publish import read_published
 from medallion_pipeline.resources.landing import LandingReadError, LocalLandingStore
 from medallion_pipeline.tables import BRONZE_APP_LOGS
@@ -52,9 +54,62 @@ def test_incremental_ingest_reads_only_new_files(spark, env, settings):
     rows = read_published(spark, env, BRONZE_APP_LOGS, [DT])
     assert sorted(r[0] for r in rows.select("_source_file").collect()) == [
         "api/dt=2024-01-01/b.jsonl", "web/dt=2024-01-01/a.jsonl", "web/dt=2024-01-01/a.jsonl"]
-    # Compaction: one Parquet file for the partition, however many landing files and ingests.
-    files = [f for f in os.listdir(third.location) if f.endswith(".parquet")]
-    assert len(files) == 1
+    # O(new files): the new version references the first one's directory as a segment and writes b's row only.
+    version = env.catalog.current(BRONZE_APP_LOGS, [DT])[DT]
+    assert version.segments == (first.location,) and third.stats["segments"] == 2
+    assert spark.read.parquet(third.location).count() == 1 and spark.read.parquet(first.location).count() == 2
+
+
+def parquet_files(location: str) -> list[str]:
+    return [f for f in os.listdir(location) if f.endswith(".parquet")]
+
+
+def test_a_day_past_the_segment_limit_is_rewritten_into_one_segment(spark, settings):
+    env = JobEnvironment.from_settings(replace(settings, bronze_max_segments=2), run_id="test-run")
+    versions = []
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        write_landing(settings.landing_root, DT, f"{name}.jsonl", [event(i), "not json"])
+        partition(run_bronze(spark, [DT], env))
+        versions.append(env.catalog.current(BRONZE_APP_LOGS, [DT])[DT])
+    assert [len(v.locations) for v in versions] == [1, 2, 1, 2]  # the third ingest compacted the day
+    compacted = versions[2]
+    assert compacted.row_count == 6 and len(parquet_files(compacted.location)) == 1
+    assert versions[3].segments == (compacted.location,) and versions[3].row_count == 8
+    # Counts over the whole partition add up across segments: every other line is malformed.
+    assert [v.stats["malformed_lines_total"] for v in versions] == [1, 2, 3, 4]
+    assert [v.stats["malformed_lines_new"] for v in versions] == [1, 1, 1, 1]
+    rows = read_published(spark, env, BRONZE_APP_LOGS, [DT])
+    assert sorted(r[0] for r in rows.select("event_id").collect() if r[0]) == ["e0", "e1", "e2", "e3"]
+    checks = env.catalog.latest_checks(BRONZE_APP_LOGS, [DT])
+    [malformed] = [c for c in checks if c.check == "malformed_rate_within_threshold"]
+    assert malformed.observed == 0.5 and not malformed.passed
+
+
+def test_pii_found_in_an_earlier_segment_still_counts_when_a_clean_one_is_appended(spark, env, settings):
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1, service="card 4111 1111 1111 1111")])
+    run_bronze(spark, [DT], env)
+    write_landing(settings.landing_root, DT, "b.jsonl", [event(2)])
+    checks = {c.check: c for c in run_bronze(spark, [DT], env).table(BRONZE_APP_LOGS).checks}
+    assert env.catalog.current(BRONZE_APP_LOGS, [DT])[DT].segments  # appended, not rewritten
+    pii = checks["no_untagged_pii"]
+    assert not pii.passed and pii.failing_rows == 1 and pii.detail == "1 rows in earlier segments"
+
+
+def test_a_field_arriving_in_a_later_segment_reads_as_null_in_the_earlier_ones(spark, env, settings):
+    write_landing(settings.landing_root, DT, "a.jsonl", [event(1)])
+    run_bronze(spark, [DT], env)
+    write_landing(settings.landing_root, DT, "b.jsonl", [event(2, region="eu-west-1")])
+    result = partition(run_bronze(spark, [DT], env))
+    assert result.new_columns == ["region"]
+    version = env.catalog.current(BRONZE_APP_LOGS, [DT])[DT]
+    assert len(version.segments) == 1 and "region" in [c.name for c in version.columns]
+    rows = read_published(spark, env, BRONZE_APP_LOGS, [DT]).select("event_id", "region").collect()
+    assert sorted((r[0], r[1]) for r in rows) == [("e1", None), ("e2", "eu-west-1")]
+    # Later segments keep the partition's whole schema; a third ingest without the field still has it.
+    write_landing(settings.landing_root, DT, "c.jsonl", [event(3)])
+    run_bronze(spark, [DT], env)
+    third = env.catalog.current(BRONZE_APP_LOGS, [DT])[DT]
+    assert "region" in spark.read.parquet(third.location).columns and "region" in [c.name for c in third.columns]
 
 
 def test_full_refresh_asked_to_drop_missing_files_replaces_partition_and_ledger(spark, env, settings):
@@ -148,3 +203,5 @@ def test_overwritten_landing_object_replaces_its_rows(spark, env, settings):
     rows = read_published(spark, env, BRONZE_APP_LOGS, [DT]).select("event_id").collect()
     assert sorted(r[0] for r in rows) == ["e1", "e2", "e3", "e4"]
     assert len(env.catalog.ledger(BRONZE_APP_LOGS, DT)) == 2
+    # The earlier rows of the overwritten object had to go: the day was rewritten, not appended to.
+    assert env.catalog.current(BRONZE_APP_LOGS, [DT])[DT].segments == ()

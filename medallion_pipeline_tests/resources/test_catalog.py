@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -388,6 +389,59 @@ def test_vacuum_keeps_a_just_replaced_version_for_its_readers(catalog, lake):
     assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0) == [
         v1.location, lake.version_root(SILVER_APP_LOGS, v1.version_id)]
     assert os.path.exists(v2.location)
+
+
+# -- versions made of segments (incremental bronze) ---------------------------------------------------------
+
+
+def appended(lake: Lake, to: PartitionVersion) -> PartitionVersion:
+    """A new version of ``to``'s partition made of its segments plus one new directory."""
+    own = stage(lake, to.dt)
+    return replace(own, row_count=to.row_count + own.row_count, segments=to.locations)
+
+
+def test_a_version_made_of_segments_round_trips_and_rolls_back_to_its_predecessors_segments(catalog, lake):
+    v1 = stage(lake, "2024-01-01")
+    v2 = appended(lake, v1)
+    v3 = appended(lake, v2)
+    for v in (v1, v2, v3):
+        catalog.publish(SILVER_APP_LOGS, [v])
+    current = catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"]
+    assert current.segments == (v1.location, v2.location) and current.locations == (*current.segments, v3.location)
+    assert [v.segments for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [v3.segments, v2.segments, ()]
+    assert catalog.rollback(SILVER_APP_LOGS, "2024-01-01", reason="bad ingest").segments == (v1.location,)
+
+
+def test_vacuum_keeps_every_version_a_kept_version_is_made_of_and_forgets_them_once_none_is(catalog, lake):
+    v1 = stage(lake, "2024-01-01")
+    v2 = appended(lake, v1)
+    v3 = appended(lake, v2)
+    for v in (v1, v2, v3):
+        catalog.publish(SILVER_APP_LOGS, [v])
+    # keep=1 keeps v3 only by age, but v3 is made of v1's and v2's directories: all three stay.
+    assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0) == []
+    assert [v.version_id for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [
+        v3.version_id, v2.version_id, v1.version_id]
+    assert all(os.path.exists(location) for location in v3.locations)
+    compacted = stage(lake, "2024-01-01")  # the day rewritten into one directory
+    catalog.publish(SILVER_APP_LOGS, [compacted])
+    removed = catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0)
+    assert set(removed) >= {v1.location, v2.location, v3.location}
+    assert [v.version_id for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [compacted.version_id]
+    assert os.path.exists(compacted.location)
+
+
+def test_vacuum_keeps_the_segments_of_a_version_rolled_back_to(catalog, lake):
+    v1 = stage(lake, "2024-01-01")
+    v2 = appended(lake, v1)
+    compacted = stage(lake, "2024-01-01")
+    for v in (v1, v2, compacted):
+        catalog.publish(SILVER_APP_LOGS, [v])
+    catalog.rollback(SILVER_APP_LOGS, "2024-01-01", reason="bad compaction")  # v2, made of v1 + its own, is current
+    catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0)
+    assert {v.version_id for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")} >= {v1.version_id, v2.version_id}
+    current = catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"]
+    assert all(os.listdir(location) == ["part-0.parquet"] for location in current.locations)
 
 
 # -- scale: more than one DynamoDB transaction holds (100 items) ---------------------------------------------

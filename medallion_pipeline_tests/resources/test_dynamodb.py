@@ -6,6 +6,8 @@ The catalog contract itself (publish, rollback, ledger, vacuum, races) runs on b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import boto3
 import pytest
 
@@ -14,7 +16,11 @@ from medallion_pipeline.resources.catalog import Column, PartitionVersion, open_
 from medallion_pipeline.resources.catalog.dynamodb import DynamoCatalog
 from medallion_pipeline.resources.catalog.glue import GlueProjection
 from medallion_pipeline.resources.lake import Lake, new_version_id
-from medallion_pipeline.tables import BRONZE_APP_LOGS, SILVER_APP_LOGS
+from medallion_pipeline.tables import (
+    BRONZE_APP_LOGS,
+    SILVER_APP_LOGS,
+    SILVER_QUARANTINE,
+)
 
 LAKE_ROOT = "s3://lake/root"
 URI = "glue://medallion_test?state_table=medallion-state"
@@ -51,21 +57,41 @@ def test_every_publish_and_rollback_moves_the_glue_partition_to_the_current_vers
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
 
 
-def test_a_field_first_seen_on_day_2_adds_one_column_at_the_end_of_the_glue_bronze_table(catalog):
+def test_a_field_first_seen_on_day_2_adds_one_column_at_the_end_of_the_glue_table(catalog):
     glue = boto3.client("glue")
     day1 = (Column("event_id", "string"), Column("email", "string", pii=True), Column("_ingested_at", "timestamp"))
-    catalog.publish(BRONZE_APP_LOGS, [version("2024-01-01", day1, BRONZE_APP_LOGS)])
-    before = glue.get_table(DatabaseName="medallion_test", Name="bronze_app_logs")["Table"]["StorageDescriptor"]
-    day1_partition = glue.get_partition(DatabaseName="medallion_test", TableName="bronze_app_logs",
+    catalog.publish(SILVER_QUARANTINE, [version("2024-01-01", day1, SILVER_QUARANTINE)])
+    before = glue.get_table(DatabaseName="medallion_test", Name="silver_quarantine")["Table"]["StorageDescriptor"]
+    day1_partition = glue.get_partition(DatabaseName="medallion_test", TableName="silver_quarantine",
                                         PartitionValues=["2024-01-01"])["Partition"]["StorageDescriptor"]
     # Spark puts the new field before the lineage columns; Glue never reorders: it goes last.
     day2 = (*day1[:2], Column("region", "string"), day1[2])
-    catalog.publish(BRONZE_APP_LOGS, [version("2024-01-02", day2, BRONZE_APP_LOGS)])
-    after = glue.get_table(DatabaseName="medallion_test", Name="bronze_app_logs")["Table"]["StorageDescriptor"]
+    catalog.publish(SILVER_QUARANTINE, [version("2024-01-02", day2, SILVER_QUARANTINE)])
+    after = glue.get_table(DatabaseName="medallion_test", Name="silver_quarantine")["Table"]["StorageDescriptor"]
     assert after["Columns"][:-1] == before["Columns"]
     assert after["Columns"][-1] == {"Name": "region", "Type": "string", "Parameters": {"pii": "false"}}
-    assert glue.get_partition(DatabaseName="medallion_test", TableName="bronze_app_logs",
+    assert glue.get_partition(DatabaseName="medallion_test", TableName="silver_quarantine",
                               PartitionValues=["2024-01-01"])["Partition"]["StorageDescriptor"] == day1_partition
+
+
+def test_bronze_is_not_projected_and_catalog_sync_removes_a_bronze_table_an_earlier_release_made(
+        catalog, monkeypatch, capsys):
+    glue = boto3.client("glue")
+    first = version("2024-01-01", COLUMNS, BRONZE_APP_LOGS)
+    catalog.publish(BRONZE_APP_LOGS, [first])
+    segmented = replace(version("2024-01-01", COLUMNS, BRONZE_APP_LOGS), segments=first.locations)
+    catalog.publish(BRONZE_APP_LOGS, [segmented])
+    assert glue_partitions(BRONZE_APP_LOGS) == {}
+    earlier_release = GlueProjection("medallion_test", LAKE_ROOT)  # one that projected bronze
+    earlier_release.ensure_database()
+    earlier_release.sync_table(BRONZE_APP_LOGS, "raw", COLUMNS, {"2024-01-01": first.location})
+    for name, value in {"MEDALLION_CATALOG_URI": URI, "MEDALLION_LAKE_ROOT": LAKE_ROOT,
+                        "MEDALLION_LANDING_ROOT": "s3://landing/logs", "MEDALLION_PII_KEY": "k"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["catalog", "sync"]) == 0
+    assert "bronze_app_logs: not projected to Glue" in capsys.readouterr().out
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_table(DatabaseName="medallion_test", Name="bronze_app_logs")
 
 
 class FailingProjection(GlueProjection):

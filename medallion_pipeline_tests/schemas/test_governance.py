@@ -35,6 +35,7 @@ from medallion_pipeline.settings import PROJECT_ROOT, Settings
 from medallion_pipeline.tables import (
     ALL_TABLES,
     BRONZE_APP_LOGS,
+    GLUE_TABLES,
     GOLD_ENDPOINT_STATS,
     GOLD_FUNNEL,
     METRICS_DQ,
@@ -216,15 +217,14 @@ def _create_table(glue, table: TableId, columns: list[dict]) -> None:
 
 @pytest.fixture
 def glue(aws, medallion_env):
-    """A Glue database on the moto server with every table tagged as the dictionary says, plus new fields."""
+    """A Glue database on the moto server with every projected table (all but bronze) tagged as the dictionary
+    says, plus new fields."""
     client = boto3.client("glue")
     client.create_database(DatabaseInput={"Name": DB})
     new_field = [{"Name": NEW_FIELD, "Type": "string"}]
-    for table in ALL_TABLES:
+    for table in GLUE_TABLES:
         extra = []
-        if table == BRONZE_APP_LOGS:
-            extra = [{**new_field[0], "Parameters": {"pii": "false"}}]  # untagged in bronze, as published
-        elif table in (SILVER_APP_LOGS, SILVER_QUARANTINE):
+        if table in (SILVER_APP_LOGS, SILVER_QUARANTINE):
             extra = [{**new_field[0], "Parameters": {"pii": "true"}}]
         _create_table(client, table, [*_glue_columns(table), *extra])
     return client
@@ -239,9 +239,9 @@ def test_governance_passes_on_a_correctly_tagged_glue_database(glue, capsys):
     assert main(["governance", "--glue-database", DB]) == 0
     captured = capsys.readouterr()
     rows = captured.out.splitlines()[2:-1]
-    assert len(rows) == len(dictionary()) + 3  # plus the new field in bronze, silver and quarantine
+    assert len(rows) == len(dictionary(GLUE_TABLES)) + 2  # plus the new field in silver and quarantine
     assert re.search(r"silver_app_logs\s+client_ip\s+string\s+direct\s+hmac\s+true", captured.out)
-    assert re.search(rf"bronze_app_logs\s+{NEW_FIELD}\s+string\s+none\s+raw: bronze only\s+false", captured.out)
+    assert "bronze_app_logs" not in captured.out + captured.err  # not projected: raw PII, made of segments
     assert "not tagged" not in captured.err
 
 
@@ -255,11 +255,11 @@ def test_governance_fails_naming_an_untagged_pii_column(glue, capsys):
 
 
 def test_governance_fails_on_a_pii_column_missing_in_glue_or_a_column_without_policy(glue, capsys):
-    _replace_columns(glue, BRONZE_APP_LOGS, [c for c in _glue_columns(BRONZE_APP_LOGS) if c["Name"] != "email"])
+    _replace_columns(glue, SILVER_APP_LOGS, [c for c in _glue_columns(SILVER_APP_LOGS) if c["Name"] != "client_ip"])
     _replace_columns(glue, GOLD_FUNNEL, [*_glue_columns(GOLD_FUNNEL), {"Name": "refund_users", "Type": "bigint"}])
     assert main(["governance", "--glue-database", DB]) == 1
     err = capsys.readouterr().err
-    assert "bronze_app_logs.email (missing in Glue)" in err
+    assert "silver_app_logs.client_ip (missing in Glue)" in err
     assert "columns without a policy" in err and "gold_funnel.refund_users" in err
 
 

@@ -53,6 +53,15 @@ class PartitionVersion:
     state: str = "published"  # or "rejected": failed its audit, kept for inspection, never current
     # Lineage: the upstream partition versions this one was computed from, {"bronze.app_logs": {dt: version_id}}.
     built_from: dict[str, dict[str, str]] = field(default_factory=dict)
+    # A version made of segments (incremental bronze): the partition locations of earlier versions of the
+    # same partition whose files are part of this one, oldest first, referenced rather than rewritten;
+    # ``location`` holds only this version's own files. Empty for a version written whole.
+    segments: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Every directory holding this version's files: its segments, then its own location."""
+        return (*self.segments, self.location)
 
 
 @dataclass(frozen=True)
@@ -284,6 +293,13 @@ class Catalog(ABC):
         A directory leased by a run in progress is kept whatever its age; ``run_in_progress=None`` (run
         states unknown) keeps every leased directory.
 
+        Segments: a version whose location is a segment of a version that is kept is kept too (its row and
+        its files), whatever its age — it is part of the kept version's data. Segments only ever point at
+        older versions of the same partition, and a new version lists segments of the version current when
+        it was written, so nothing expired can be referenced later; an implementation that expires versions
+        one transaction at a time expires a version only after every version listing it (an expired version
+        cannot become current again, while one whose expiry failed may: a rollback meanwhile).
+
         Order, which every implementation keeps: (1) list the lake's version directories; (2) read the
         catalog and commit its changes (version rows removed, leases revoked) — a directory listed in (1)
         was leased or published before it was written, so (2) sees its owner, and ``run_in_progress`` is
@@ -301,7 +317,8 @@ class Catalog(ABC):
     def forget_expired_versions(self, keep: int, grace_seconds: float) -> list[str]:
         """Remove the rows of the versions vacuum may delete (see ``vacuum``); returns their locations.
 
-        Committed before any file is deleted. A version current at that moment is never removed.
+        Committed before any file is deleted. A version current at that moment is never removed, nor one
+        whose location is a segment of a version that stays (``expirable`` decides both catalogs' set).
         """
 
     @abstractmethod

@@ -6,7 +6,7 @@ One table, string keys ``pk``/``sk``, on-demand capacity. Every item kind, with 
 pk                     sk                        what
 =====================  ========================  ===============================================================
 ``P#q``                ``dt``                    the partition's pointer: ``version_id``, ``published_at``
-``V#q``                ``dt#version_id``         a version: location, counts, columns, lineage, ``state``
+``V#q``                ``dt#version_id``         a version: location, segments, counts, columns, lineage, ``state``
                                                  (published | rejected | expired), ``previous_version_id``,
                                                  ``published_at``/``rejected_at``, ``ledger_chunks``
 ``H#q``                ``at_ns#dt#id``           a rollback event (publish and reject events are the versions)
@@ -88,9 +88,15 @@ def version_item(v: PartitionVersion, state: str, now: str, **extra) -> dict:
             "dt": v.dt, "version_id": v.version_id, "location": v.location, "row_count": v.row_count,
             "columns": json.dumps([c.__dict__ for c in v.columns]), "stats": json.dumps(v.stats),
             "run_id": v.run_id, "created_at": v.created_at or now, "state": state,
-            "built_from": json.dumps(v.built_from, sort_keys=True), "at_ns": time.time_ns(), **extra,
+            "built_from": json.dumps(v.built_from, sort_keys=True), "segments": json.dumps(list(v.segments)),
+            "at_ns": time.time_ns(), **extra,
         }),
     }
+
+
+def segments_of(item: dict) -> list[str]:
+    """A version item's segments (items written before segments existed have none)."""
+    return json.loads(item.get("segments", "[]"))
 
 
 def to_version(table: TableId, item: dict) -> PartitionVersion:
@@ -98,7 +104,7 @@ def to_version(table: TableId, item: dict) -> PartitionVersion:
         table=table, dt=item["dt"], version_id=item["version_id"], location=item["location"],
         row_count=item["row_count"], columns=columns_from_json(item["columns"]), stats=json.loads(item["stats"]),
         run_id=item["run_id"], created_at=item["created_at"], state=item["state"],
-        built_from=json.loads(item["built_from"]),
+        built_from=json.loads(item["built_from"]), segments=tuple(segments_of(item)),
     )
 
 

@@ -20,6 +20,7 @@ from medallion_pipeline.resources.catalog.base import (
     PublishConflict,
     SchemaChange,
 )
+from medallion_pipeline.resources.catalog.vacuum import expirable
 from medallion_pipeline.tables import TableId
 
 
@@ -185,8 +186,10 @@ class DynamoState:
 
     # -- for vacuum -------------------------------------------------------------------------------------
 
-    def _expirable(self, table: TableId, keep: int, grace_seconds: float) -> list[dict]:
-        """Versions vacuum may forget: not current, not among the newest ``keep``, not current lately."""
+    def _expirable(self, table: TableId, keep: int, grace_seconds: float) -> list[tuple[dict, list[str]]]:
+        """Versions vacuum may forget — not current, not among the newest ``keep``, not current lately, not a
+        segment of a version that stays — each with the ids of the versions listing it as a segment, newest
+        first per partition (so those come before it)."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)).isoformat(timespec="milliseconds")
         versions = self._query(f"V#{table.qualified}")
         pointers = {i["sk"]: i["version_id"] for i in self._query(f"P#{table.qualified}")}
@@ -200,14 +203,18 @@ class DynamoState:
         for v in versions:
             if v["state"] != "expired":
                 by_dt[v["dt"]].append(v)
-        expirable = []
+        candidates: list[tuple[str, str]] = []
+        known: dict[tuple[str, str], dict] = {}
         for dt, found in sorted(by_dt.items()):
             found.sort(key=lambda v: (v["created_at"], v["version_id"]), reverse=True)
             for rank, v in enumerate(found):
+                known[(dt, v["version_id"])] = v
                 if rank < keep or pointers.get(dt) == v["version_id"] or replaced_at.get((dt, v["version_id"]), "") > cutoff:
                     continue
-                expirable.append(v)
-        return expirable
+                candidates.append((dt, v["version_id"]))
+        layout = {key: (v["location"], tuple(items.segments_of(v))) for key, v in known.items()}
+        removable = expirable(candidates, layout)
+        return [(known[key], sorted(other[1] for other in removable[key])) for key in candidates if key in removable]
 
     def _delete_snapshot(self, table: TableId, dt: str, version_id: str) -> None:
         keys = [{"DeleteRequest": {"Key": items.key(i["pk"], i["sk"])}}

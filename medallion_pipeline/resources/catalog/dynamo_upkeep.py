@@ -84,7 +84,12 @@ class DynamoUpkeep(DynamoState):
     def forget_expired_versions(self, keep, grace_seconds):
         expired: list[str] = []
         for table in ALL_TABLES:
-            for version in self._expirable(table, keep, grace_seconds):
+            forgotten: set[tuple[str, str]] = set()
+            for version, listed_by in self._expirable(table, keep, grace_seconds):  # listers come first
+                # Each transaction expires one version: one listing this one as a segment that was not expired
+                # (current again after a rollback) could become current later, so this one stays.
+                if any((version["dt"], other) not in forgotten for other in listed_by):
+                    continue
                 try:
                     self._transact([
                         (("current", ""), self._conditional(
@@ -97,6 +102,7 @@ class DynamoUpkeep(DynamoState):
                     ])
                 except Cancelled:
                     continue  # current again (a rollback) or already expired
+                forgotten.add((version["dt"], version["version_id"]))
                 self._delete_snapshot(table, version["dt"], version["version_id"])
                 expired.append(version["location"])
         return expired

@@ -25,8 +25,12 @@ partition locks keep two runs off the same day, so a conflict means something ou
 
 **Glue is updated after the commit** (it has no conditional writes): the touched partitions are synced
 through ``glue.GlueProjection``; a failure is logged, never raised, and ``medallion catalog sync`` repairs
-it from DynamoDB. Every layer is projected; bronze holds raw personal data, so its Glue table is for the
-roles that may read it (its columns carry their `pii` tags like the others).
+it from DynamoDB. Every layer but bronze is projected (columns with their `pii` tags). Bronze is not: it holds
+raw personal data that Athena users have no need for, and a bronze partition is a version made of segments
+(several directories, see ``PartitionVersion.segments``), which a Glue partition's one location cannot name —
+a symlink manifest per version would be the Athena-compatible way if bronze ever had to be queried there. Its
+readers are the pipeline's jobs and ``medallion query``, which resolve segments through the catalog. A Glue
+bronze table left by an earlier release is removed by ``medallion catalog sync``.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from medallion_pipeline.resources.catalog.base import (
 )
 from medallion_pipeline.resources.catalog.dynamo_state import Cancelled
 from medallion_pipeline.resources.catalog.dynamo_upkeep import MAX_ITEMS, DynamoUpkeep
-from medallion_pipeline.tables import TableId
+from medallion_pipeline.tables import GLUE_TABLES, TableId
 
 log = logging.getLogger(__name__)
 RETRIES = 5
@@ -252,7 +256,7 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
     def _project(self, table: TableId, dts: Iterable[str]) -> None:
         """Sync the touched partitions to Glue after a commit; a failure is logged (``catalog sync`` repairs)."""
         dts = sorted(set(dts))
-        if self.projection is None or not dts:
+        if self.projection is None or not dts or table not in GLUE_TABLES:
             return
         try:
             self.sync(table, only=dts)
@@ -261,12 +265,15 @@ class DynamoCatalog(DynamoUpkeep, Catalog):
                         table, ",".join(dts), table, exc_info=True)
 
     def sync(self, table: TableId, only: Sequence[str] | None = None):
-        """Make Glue's table and partitions match DynamoDB (all partitions, or ``only`` these days)."""
+        """Make Glue's table and partitions match DynamoDB (all partitions, or ``only`` these days); a table
+        that is not projected (bronze) is removed from Glue if an earlier release put it there."""
         if self.projection is None:
             raise ValueError("this catalog has no Glue projection")
         if not self._database_ready:
             self.projection.ensure_database()
             self._database_ready = True
+        if table not in GLUE_TABLES:
+            return self.projection.drop_table(table)
         meta = self._table_item(table)
         current = self.current(table, only) if only is not None else {p.dt: p for p in self.partitions(table)}
         columns = items.columns_from_json(meta["columns"]) if "columns" in meta else ()

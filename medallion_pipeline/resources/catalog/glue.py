@@ -59,11 +59,12 @@ class SyncReport:
     partitions_updated: int = 0
     partitions_deleted: int = 0
     partitions_unchanged: int = 0
+    dropped_table: bool = False
 
     @property
     def changed(self) -> bool:
         return bool(self.created_table or self.added_columns or self.partitions_created or self.partitions_updated
-                    or self.partitions_deleted)
+                    or self.partitions_deleted or self.dropped_table)
 
 
 def glue_type(spark_type: str) -> str:
@@ -216,6 +217,16 @@ class GlueProjection:
                 self.client.update_table(DatabaseName=self.database, TableInput=desired, SkipArchive=True)
         self._sync_partitions(table, desired["StorageDescriptor"], partitions, only, report)
         log.log(logging.INFO if report.changed else logging.DEBUG, "glue %s: %s", self.database, report)
+        return report
+
+    def drop_table(self, table: TableId) -> SyncReport:
+        """Removes the table (and its partitions) from Glue if it is there: for a table not projected."""
+        report = SyncReport(table.sql_name)
+        try:
+            self.client.delete_table(DatabaseName=self.database, Name=table.sql_name)
+            report.dropped_table = True
+        except self.client.exceptions.EntityNotFoundException:
+            pass
         return report
 
     def partition_locations(self, table: TableId) -> dict[str, str]:

@@ -26,6 +26,7 @@ from medallion_pipeline.resources.catalog.base import (
     StagingLease,
     utc_now,
 )
+from medallion_pipeline.resources.catalog.vacuum import expirable
 from medallion_pipeline.tables import TableId
 
 _SCHEMA = """
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS versions (
     table_name TEXT NOT NULL, dt TEXT NOT NULL, version_id TEXT NOT NULL, location TEXT NOT NULL,
     row_count INTEGER NOT NULL, columns_json TEXT NOT NULL, stats_json TEXT NOT NULL,
     run_id TEXT NOT NULL, created_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'published',
-    built_from_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (table_name, dt, version_id));
+    built_from_json TEXT NOT NULL DEFAULT '{}', segments_json TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (table_name, dt, version_id));
 CREATE TABLE IF NOT EXISTS staging_leases (
     table_name TEXT NOT NULL, version_id TEXT NOT NULL, run_id TEXT NOT NULL, started_at TEXT NOT NULL,
     revoked_at TEXT, PRIMARY KEY (table_name, version_id));
@@ -90,6 +92,8 @@ class SqliteCatalog(Catalog):
             db.execute("ALTER TABLE versions ADD COLUMN state TEXT NOT NULL DEFAULT 'published'")
         if "built_from_json" not in columns:
             db.execute("ALTER TABLE versions ADD COLUMN built_from_json TEXT NOT NULL DEFAULT '{}'")
+        if "segments_json" not in columns:
+            db.execute("ALTER TABLE versions ADD COLUMN segments_json TEXT NOT NULL DEFAULT '[]'")
 
     @contextmanager
     def _connect(self):
@@ -127,6 +131,7 @@ class SqliteCatalog(Catalog):
             created_at=row["created_at"],
             state=row["state"],
             built_from=json.loads(row["built_from_json"]),
+            segments=tuple(json.loads(row["segments_json"])),
         )
 
     def current(self, table: TableId, dts: Iterable[str]) -> dict[str, PartitionVersion]:
@@ -285,9 +290,10 @@ class SqliteCatalog(Catalog):
             raise PublishConflict(f"{v.table} {v.dt} {v.version_id}: this version is already recorded")
         db.execute(
             "INSERT INTO versions (table_name, dt, version_id, location, row_count, columns_json, stats_json,"
-            " run_id, created_at, state, built_from_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " run_id, created_at, state, built_from_json, segments_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [v.table.qualified, v.dt, v.version_id, v.location, v.row_count, _columns_to_json(v.columns),
-             json.dumps(v.stats), v.run_id, v.created_at or now, state, json.dumps(v.built_from, sort_keys=True)],
+             json.dumps(v.stats), v.run_id, v.created_at or now, state, json.dumps(v.built_from, sort_keys=True),
+             json.dumps(list(v.segments))],
         )
 
     @staticmethod
@@ -472,24 +478,27 @@ class SqliteCatalog(Catalog):
                 )
             }
             rows = db.execute(
-                """SELECT v.table_name, v.dt, v.version_id, v.location,
+                """SELECT v.table_name, v.dt, v.version_id, v.location, v.segments_json,
                           (c.version_id IS NOT NULL) AS is_current
                    FROM versions v LEFT JOIN current_partitions c
                    ON c.table_name = v.table_name AND c.dt = v.dt AND c.version_id = v.version_id
                    ORDER BY v.table_name, v.dt, v.created_at DESC, v.version_id DESC"""
             ).fetchall()
             seen: dict[tuple[str, str], int] = {}
+            candidates, layout = [], {}
             for r in rows:
-                rank = seen.get((r["table_name"], r["dt"]), 0)
-                seen[(r["table_name"], r["dt"])] = rank + 1
-                recently_current = superseded_at.get((r["table_name"], r["dt"], r["version_id"]), "") > cutoff
-                if rank < keep or r["is_current"] or recently_current:
-                    continue
-                db.execute(
-                    "DELETE FROM versions WHERE table_name = ? AND dt = ? AND version_id = ?",
-                    [r["table_name"], r["dt"], r["version_id"]],
-                )
-                expired.append(r["location"])
+                key = (r["table_name"], r["dt"], r["version_id"])
+                layout[key] = (r["location"], tuple(json.loads(r["segments_json"])))
+                rank = seen.get(key[:2], 0)
+                seen[key[:2]] = rank + 1
+                recently_current = superseded_at.get(key, "") > cutoff
+                if not (rank < keep or r["is_current"] or recently_current):
+                    candidates.append(key)
+            removable = expirable(candidates, layout)  # one transaction: nothing can become current meanwhile
+            for key in candidates:
+                if key in removable:
+                    db.execute("DELETE FROM versions WHERE table_name = ? AND dt = ? AND version_id = ?", list(key))
+                    expired.append(layout[key][0])
         return expired
 
     def revoke_leases(self, leases):

@@ -7,13 +7,15 @@ the primitives (``forget_expired_versions``, ``owners``, ``revoke_leases``); the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Hashable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from medallion_pipeline.resources.lake import Lake, LakeFiles, age_seconds
 
 if TYPE_CHECKING:
     from medallion_pipeline.resources.catalog.base import Catalog
+
+K = TypeVar("K", bound=Hashable)
 
 
 def vacuum(
@@ -50,3 +52,21 @@ def vacuum(
             files.delete_tree(location)
             removed.append(location)
     return removed
+
+
+def expirable(candidates: Collection[K], layout: Mapping[K, tuple[str, tuple[str, ...]]]) -> dict[K, set[K]]:
+    """Which ``candidates`` may be forgotten: not one whose location is a segment of a version that stays.
+
+    ``layout`` maps every version of the catalog (or of the candidates' partitions) to its (location,
+    segments). Keeping a version keeps the versions it lists, and theirs in turn, so this is a fixpoint.
+    Returns each forgettable version with the versions that list it as a segment — all forgettable too —
+    for a catalog that must check, in the expiring transaction, that none of them became current again.
+    """
+    removable = set(candidates)
+    while True:
+        listed = {segment for key, (_, segments) in layout.items() if key not in removable for segment in segments}
+        protected = {key for key in removable if layout[key][0] in listed}
+        if not protected:
+            break
+        removable -= protected
+    return {key: {other for other in removable if layout[key][0] in layout[other][1]} for key in removable}
