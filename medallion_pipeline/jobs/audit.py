@@ -32,12 +32,13 @@ from medallion_pipeline.tables import (
     SILVER_APP_LOGS,
     TableId,
 )
-from medallion_pipeline.transforms.pii import mask_free_text, pii_detectors
+from medallion_pipeline.transforms.pii import mask_free_text, pii_detector_sql
 
 ERROR, WARN = "ERROR", "WARN"
 SAMPLE_ROWS = 20
 SAMPLE_VALUE_CHARS = 200
 PII_SCAN_ROWS = 50_000
+PII_BLOB = "_pii_scan_blob"  # every scanned column joined, scanned once per row
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,17 @@ def _per_dt(df: DataFrame, aggregates: Mapping[str, Column]) -> dict[str, dict]:
     return {r["dt"]: r.asDict() for r in rows}
 
 
-def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str]) -> list[CheckOutcome]:
-    """The Pandera model's rules as per-partition failing-row counts, plus a type comparison."""
+def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str],
+                invariants: Mapping[str, Column] | None = None) -> list[CheckOutcome]:
+    """The Pandera model's rules as per-partition failing-row counts, plus a type comparison; then each of
+    ``invariants`` (check name -> the condition a row breaks it with), an ERROR check counted in the same
+    aggregation."""
     rules = violations(schema, df.columns)
     bad = any_violation(rules)
+    invariants = dict(invariants or {})
     figures = _per_dt(df, {"_rows": F.count(F.lit(1)), "_bad": F.count(F.when(bad, 1)),
-                           **{name: F.count(F.when(cond, 1)) for name, cond in rules.items()}})
+                           **{name: F.count(F.when(cond, 1)) for name, cond in rules.items()},
+                           **{f"invariant|{name}": F.count(F.when(cond, 1)) for name, cond in invariants.items()}})
     mismatched = type_mismatches(schema, {f.name: f.dataType.simpleString() for f in df.schema.fields})
     outcomes = []
     for dt in dts:
@@ -115,6 +121,11 @@ def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: 
             samples=[] if passed or not failing else sample(df, dt, bad),
             report={} if passed else pandera_report(schema, df.where(F.col("dt") == dt)),
         ))
+    for name, broken in invariants.items():
+        for dt in dts:
+            failing = figures.get(dt, {}).get(f"invariant|{name}", 0)
+            outcomes.append(CheckOutcome(name, dt, failing == 0, ERROR, observed=float(failing), threshold=0.0,
+                                         failing_rows=failing, samples=sample(df, dt, broken) if failing else []))
     return outcomes
 
 
@@ -214,25 +225,17 @@ def row_count_anomalies(rows: Mapping[str, int], history: Mapping[str, float], s
 
 
 def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dts: list[str]) -> list[CheckOutcome]:
-    """Gold internal consistency: the Pandera model plus the table's own invariants."""
-    outcomes = conformance(staged, schema, table, dts)
+    """Gold internal consistency: the Pandera model plus the table's own invariants, in one aggregation."""
     invariants = {
-        GOLD_DAILY_KPIS: ("status_counts_sum_to_requests",
+        GOLD_DAILY_KPIS: {"status_counts_sum_to_requests":
                           F.col("status_2xx") + F.col("status_3xx") + F.col("status_4xx") + F.col("status_5xx")
-                          != F.col("requests")),
-        GOLD_FUNNEL: ("funnel_steps_non_increasing",
+                          != F.col("requests")},
+        GOLD_FUNNEL: {"funnel_steps_non_increasing":
                       (F.col("view_item_users") > F.col("login_users"))
                       | (F.col("add_to_cart_users") > F.col("view_item_users"))
-                      | (F.col("purchase_users") > F.col("add_to_cart_users"))),
+                      | (F.col("purchase_users") > F.col("add_to_cart_users"))},
     }
-    if table in invariants:
-        name, broken = invariants[table]
-        figures = _per_dt(staged, {"bad": F.count(F.when(broken, 1))})
-        for dt in dts:
-            bad = figures.get(dt, {}).get("bad", 0)
-            outcomes.append(CheckOutcome(name, dt, bad == 0, ERROR, observed=float(bad), threshold=0.0,
-                                         failing_rows=bad, samples=sample(staged, dt, broken) if bad else []))
-    return outcomes
+    return conformance(staged, schema, table, dts, invariants.get(table))
 
 
 def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> dict[str, dict[str, int]]:
@@ -244,18 +247,18 @@ def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> 
     """
     if not columns:
         return {}
-    blob = F.concat_ws("\u0001", *[F.col(c) for c in columns])
-    suspect = any_violation(pii_detectors(blob))
     fractions = {dt: min(1.0, PII_SCAN_ROWS / n) if n else 1.0 for dt, n in rows.items()}
     scanned = staged.sampleBy("dt", fractions, seed=0) if any(v < 1 for v in fractions.values()) else staged
+    blob = scanned.withColumn(PII_BLOB, F.concat_ws("\u0001", *[F.col(c) for c in columns]))
+    suspect = F.expr(" OR ".join(pii_detector_sql(PII_BLOB).values()))
     found = {
-        f"{column}|{kind}": F.count(F.when(hit, 1))
+        f"{column}|{kind}": F.expr(f"count_if({hit})")
         for column in columns
-        for kind, hit in pii_detectors(F.col(column)).items()
+        for kind, hit in pii_detector_sql(column).items()
     }
     return {
         dt: {key.replace("|", ": "): n for key, n in figures.items() if "|" in key and n}
-        for dt, figures in _per_dt(scanned.where(suspect), found).items()
+        for dt, figures in _per_dt(blob.where(suspect), found).items()
     }
 
 

@@ -147,6 +147,32 @@ ORDINARY_TEXT = [
 ]
 
 
+DETECTED = {  # value -> the kinds the detectors must report, and no other
+    "mail jane.doe@example.com now": {"email"},
+    "from 203.0.113.7": {"ip_address"},
+    "fe80::1ff:fe23:4567:890a": {"ip_address"},
+    "card 4111 1111 1111 1111": {"card_number"},
+    "378282246310005": {"card_number"},
+    "4111111111111112": set(),  # card-shaped, fails the Luhn checksum
+    "e3a1b2c4-4111-1111-1111-111111111111": set(),  # inside a UUID
+    "1704067200123": set(),  # epoch millis
+    "key AKIAABCDEFGHIJKLMNOP": {"aws_access_key"},
+    "Authorization: Bearer abcdefghijklmnopqrstuvwx": {"bearer_token"},
+    "bearer short": set(),
+    "it's 'quoted', a back\\slash and a@b": set(),  # quotes and backslashes reach the SQL rules intact
+    "": set(),
+    None: set(),
+}
+
+
+def test_detectors_find_each_kind_and_nothing_else(spark):
+    df = spark.createDataFrame([(v,) for v in DETECTED], "v string")
+    detectors = pii_detectors("v")
+    rows = df.select("v", *[hit.alias(kind) for kind, hit in detectors.items()]).collect()
+    assert {r["v"]: {kind for kind in detectors if r[kind]} for r in rows} == DETECTED
+    assert all(r[kind] is False for r in rows for kind in detectors if kind not in DETECTED[r["v"]])  # never NULL
+
+
 def test_linear_email_pattern_finds_what_the_plain_one_found(spark):
     df = spark.createDataFrame([(v,) for v in ORDINARY_TEXT], "v string")
     rows = df.select(
@@ -166,7 +192,7 @@ def test_masking_and_detection_are_linear_on_multi_megabyte_lines(spark):
     tail proves the scan reaches the end (an email and an IP after 2 MB are still masked)."""
     tail = " jane@example.com from 203.0.113.7"
     df = spark.createDataFrame([(name, line + tail) for name, line in LONG_LINES.items()], "name string, v string")
-    detectors = pii_detectors(F.col("v"))
+    detectors = pii_detectors("v")
     rows = df.select(
         "name", F.substring(F.reverse(mask_free_text(F.col("v"))), 1, 40).alias("masked_tail"),
         detectors["email"].alias("email"), detectors["ip_address"].alias("ip"),
