@@ -34,6 +34,7 @@ around each run: other CPU-heavy processes on the machine inflate both engines' 
     make bench                                   # full workload, 2 repeats
     .venv/bin/python benchmarks/pipeline_throughput.py --quick          # tiny smoke workload
     .venv/bin/python benchmarks/pipeline_throughput.py --days 3 --events-per-day 50000 --repeats 3
+    .venv/bin/python benchmarks/pipeline_throughput.py --scale 1,2,4   # growth: k x the events in k x the files
 """
 
 from __future__ import annotations
@@ -618,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"tiny smoke workload ({QUICK['days']} days x {QUICK['events_per_day']:,} events x "
                              f"{QUICK['files_per_day']} files)")
     parser.add_argument("--no-spark-startup", action="store_true", help="skip the separate Spark startup probe")
+    parser.add_argument("--scale", type=lambda text: [int(k) for k in text.split(",")], metavar="1,2,4",
+                        help="run the workload at each of these multiples of its events (and files) per day, then "
+                             "print time per million events at each size")
     parser.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -633,8 +637,30 @@ def main(argv: list[str] | None = None) -> int:
     epd = args.events_per_day if args.events_per_day is not None else base["events_per_day"]
     fpd = args.files_per_day or base["files_per_day"]
     repeats = max(1, args.repeats)
-    dts = [(date.fromisoformat(START) + timedelta(days=i)).isoformat() for i in range(days)]
+    if not args.scale:
+        run_workload(days, epd, fpd, repeats, args.no_spark_startup)
+        return 0
+    # Scale: the same days with k times the events in k times the files (files keep their size).
+    results = [(k, *run_workload(days, epd * k, fpd * k, repeats, args.no_spark_startup or k > 1))
+               for k in args.scale]
+    print()
+    print("== summary: scale ==")
+    print(f"  {days} days of k x {epd:,} events/day in k x {fpd:,} files/day; {repeats} repeat(s) per engine, medians")
+    print("  scale      events   project s  s/M events  x of 1x | reference s  s/M events  x of 1x | ratio")
+    first = results[0]
+    for k, events, pm, rm in results:
+        if pm is None or rm is None or first[2] is None:
+            print(f"  {k:>4}x {events:>11,}   failed")
+            continue
+        print(f"  {k:>4}x {events:>11,}   {pm:9.1f}  {pm / events * 1e6:10.1f}  {pm / first[2]:7.2f} | "
+              f"{rm:11.1f}  {rm / events * 1e6:10.1f}  {rm / first[3]:7.2f} | {pm / rm:5.1f}x")
+    return 0
 
+
+def run_workload(days: int, epd: int, fpd: int, repeats: int, no_spark_startup: bool
+                 ) -> tuple[int, float | None, float | None]:
+    """One workload, both engines ``repeats`` times, printed; returns (events, project median, reference median)."""
+    dts = [(date.fromisoformat(START) + timedelta(days=i)).isoformat() for i in range(days)]
     print("== pipeline_throughput ==")
     landing, summary = ensure_landing(days, epd, fpd)
     files = landing_files(landing, dts)
@@ -659,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     check_lines: list[str] = []
     startup = None
     try:
-        if not args.no_spark_startup:
+        if not no_spark_startup:
             res, _, _ = run_child("spark_startup", landing, scratch / "spark_startup", {})
             if res:
                 startup = res
@@ -746,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     print("cross-check (first repeat; the same SQL on the project's catalog views and on the reference):")
     for line in check_lines or ["  not available (project run failed)"]:
         print(f"  {line}")
-    return 0
+    return events, pm, rm
 
 
 if __name__ == "__main__":
