@@ -7,6 +7,7 @@ the primitives (``forget_expired_versions``, ``owners``, ``revoke_leases``); the
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -59,14 +60,14 @@ def expirable(candidates: Collection[K], layout: Mapping[K, tuple[str, tuple[str
 
     ``layout`` maps every version of the catalog (or of the candidates' partitions) to its (location,
     segments). Keeping a version keeps the versions it lists, and theirs in turn, so this is a fixpoint.
-    Returns each forgettable version with the versions that list it as a segment — all forgettable too —
-    for a catalog that must check, in the expiring transaction, that none of them became current again.
+    Returns each forgettable version with the versions that list it as a segment (all forgettable too), for
+    a catalog that expires one version per transaction: it expires a version only after those.
     """
+    listed_by: dict[str, set[K]] = defaultdict(set)
+    for key, (_, segments) in layout.items():
+        for segment in segments:
+            listed_by[segment].add(key)
     removable = set(candidates)
-    while True:
-        listed = {segment for key, (_, segments) in layout.items() if key not in removable for segment in segments}
-        protected = {key for key in removable if layout[key][0] in listed}
-        if not protected:
-            break
+    while protected := {key for key in removable if not listed_by[layout[key][0]] <= removable}:
         removable -= protected
-    return {key: {other for other in removable if layout[key][0] in layout[other][1]} for key in removable}
+    return {key: set(listed_by[layout[key][0]]) for key in removable}
