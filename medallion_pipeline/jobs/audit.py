@@ -97,17 +97,29 @@ def _per_dt(df: DataFrame, aggregates: Mapping[str, Column]) -> dict[str, dict]:
     return {r["dt"]: r.asDict() for r in rows}
 
 
+def conformance_counts(schema: pa.DataFrameSchema, columns: list[str],
+                       invariants: Mapping[str, Column] | None = None) -> dict[str, Column]:
+    """What ``conformance`` counts per partition, as conditions: each rule of the Pandera model, any of
+    them (``_bad``), and each of ``invariants``. Counted by one aggregation, or while writing (gold)."""
+    rules = violations(schema, columns)
+    return {"_bad": any_violation(rules), **rules,
+            **{f"invariant|{name}": cond for name, cond in (invariants or {}).items()}}
+
+
 def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: list[str],
-                invariants: Mapping[str, Column] | None = None) -> list[CheckOutcome]:
+                invariants: Mapping[str, Column] | None = None,
+                counted: Mapping[str, Mapping[str, int]] | None = None) -> list[CheckOutcome]:
     """The Pandera model's rules as per-partition failing-row counts, plus a type comparison; then each of
-    ``invariants`` (check name -> the condition a row breaks it with), an ERROR check counted in the same
-    aggregation."""
-    rules = violations(schema, df.columns)
-    bad = any_violation(rules)
-    invariants = dict(invariants or {})
-    figures = _per_dt(df, {"_rows": F.count(F.lit(1)), "_bad": F.count(F.when(bad, 1)),
-                           **{name: F.count(F.when(cond, 1)) for name, cond in rules.items()},
-                           **{f"invariant|{name}": F.count(F.when(cond, 1)) for name, cond in invariants.items()}})
+    ``invariants`` (check name -> the condition a row breaks it with), an ERROR check.
+
+    The counts are ``conformance_counts``, from one aggregation over ``df`` unless already ``counted``
+    (dt -> name -> rows, e.g. observed while ``df`` was written); ``df`` is then read only for the samples and
+    the Pandera report of a failing partition.
+    """
+    conditions = conformance_counts(schema, df.columns, invariants)
+    rules = [name for name in conditions if name != "_bad" and not name.startswith("invariant|")]
+    figures = counted if counted is not None else _per_dt(
+        df, {name: F.count(F.when(cond, 1)) for name, cond in conditions.items()})
     mismatched = type_mismatches(schema, {f.name: f.dataType.simpleString() for f in df.schema.fields})
     outcomes = []
     for dt in dts:
@@ -118,10 +130,10 @@ def conformance(df: DataFrame, schema: pa.DataFrameSchema, table: TableId, dts: 
         outcomes.append(CheckOutcome(
             "schema_conforms", dt, passed, ERROR, observed=float(failing), threshold=0.0, failing_rows=failing,
             detail="; ".join([*mismatched, *(f"{name}: {n} rows" for name, n in sorted(broken.items()))]),
-            samples=[] if passed or not failing else sample(df, dt, bad),
+            samples=[] if passed or not failing else sample(df, dt, conditions["_bad"]),
             report={} if passed else pandera_report(schema, df.where(F.col("dt") == dt)),
         ))
-    for name, broken in invariants.items():
+    for name, broken in (invariants or {}).items():
         for dt in dts:
             failing = figures.get(dt, {}).get(f"invariant|{name}", 0)
             outcomes.append(CheckOutcome(name, dt, failing == 0, ERROR, observed=float(failing), threshold=0.0,
@@ -224,18 +236,30 @@ def row_count_anomalies(rows: Mapping[str, int], history: Mapping[str, float], s
     return outcomes
 
 
-def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dts: list[str]) -> list[CheckOutcome]:
-    """Gold internal consistency: the Pandera model plus the table's own invariants, in one aggregation."""
-    invariants = {
-        GOLD_DAILY_KPIS: {"status_counts_sum_to_requests":
-                          F.col("status_2xx") + F.col("status_3xx") + F.col("status_4xx") + F.col("status_5xx")
-                          != F.col("requests")},
-        GOLD_FUNNEL: {"funnel_steps_non_increasing":
-                      (F.col("view_item_users") > F.col("login_users"))
-                      | (F.col("add_to_cart_users") > F.col("view_item_users"))
-                      | (F.col("purchase_users") > F.col("add_to_cart_users"))},
-    }
-    return conformance(staged, schema, table, dts, invariants.get(table))
+def _gold_invariants(table: TableId) -> dict[str, Column]:
+    """Each gold table's own invariants: check name -> the condition a row breaks it with."""
+    if table == GOLD_DAILY_KPIS:
+        return {"status_counts_sum_to_requests":
+                F.col("status_2xx") + F.col("status_3xx") + F.col("status_4xx") + F.col("status_5xx")
+                != F.col("requests")}
+    if table == GOLD_FUNNEL:
+        return {"funnel_steps_non_increasing":
+                (F.col("view_item_users") > F.col("login_users"))
+                | (F.col("add_to_cart_users") > F.col("view_item_users"))
+                | (F.col("purchase_users") > F.col("add_to_cart_users"))}
+    return {}
+
+
+def gold_counts(table: TableId, columns: list[str], schema: pa.DataFrameSchema) -> dict[str, Column]:
+    """What ``audit_gold`` counts, to be observed while the table is written."""
+    return conformance_counts(schema, columns, _gold_invariants(table))
+
+
+def audit_gold(table: TableId, staged: DataFrame, schema: pa.DataFrameSchema, dts: list[str],
+               counted: Mapping[str, Mapping[str, int]] | None = None) -> list[CheckOutcome]:
+    """Gold internal consistency: the Pandera model plus the table's own invariants (``gold_counts``,
+    observed while writing, or counted here in one aggregation)."""
+    return conformance(staged, schema, table, dts, _gold_invariants(table), counted)
 
 
 def pii_hits(staged: DataFrame, columns: list[str], rows: Mapping[str, int]) -> dict[str, dict[str, int]]:

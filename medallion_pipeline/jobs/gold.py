@@ -1,7 +1,8 @@
 """Gold job: the four KPI tables from one scan of published silver, in one Spark application.
 
 Silver is read once (cached); each table's result is a few rows per day, kept in memory by the write that
-computes it and audited there, so nothing is recomputed or read back.
+computes it, which also counts the audit's figures (rule violations per day), so nothing is recomputed or
+read back; the cache is read again only for the samples of a failing partition.
 
 The four tables of a day are one view of it: they are published in one catalog transaction, and only if
 none of them moved since the job started reading (each gold table's own gate still decides its partitions).
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
-from medallion_pipeline.jobs.audit import audit_gold, record, rejections
+from medallion_pipeline.jobs.audit import audit_gold, gold_counts, record, rejections
 from medallion_pipeline.jobs.publish import (
     current_version_ids,
     publish_staged_tables,
@@ -59,10 +61,12 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
     lineage = same_day_lineage(dts, silver_versions)
     staged, checks, rejected = [], {}, {}
     for table, (transform, _) in GOLD_TRANSFORMS.items():
-        # A few rows per day, computed once into memory by the write, then audited there.
+        # A few rows per day, computed once into memory by the write, which counts what the audit judges.
         result = silver.transform(transform).persist(StorageLevel.MEMORY_AND_DISK)
-        staged.append(stage_table(result, env, table, dts, built_from=lineage, layout="one_task"))
-        checks[table] = audit_gold(table, result, GOLD_SCHEMAS[table].to_schema(), dts)
+        schema = GOLD_SCHEMAS[table].to_schema()
+        counts = {name: F.when(broken, 1) for name, broken in gold_counts(table, result.columns, schema).items()}
+        staged.append(stage_table(result, env, table, dts, built_from=lineage, layout="one_task", observed=counts))
+        checks[table] = audit_gold(table, result, schema, dts, counted=staged[-1].observed)
         result.unpersist()
         record(env, table, checks[table])
         rejected[table] = rejections(checks[table])

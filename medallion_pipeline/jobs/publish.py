@@ -12,7 +12,7 @@ must change together (silver + quarantine, the four gold tables) publish in one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 from pyspark.sql import Column as SparkColumn
@@ -158,6 +158,7 @@ class StagedTable:
     versions: dict[str, PartitionVersion]
     columns: tuple[Column, ...]
     written: dict[str, int]  # dt -> rows this write added (all of them, but for a version made of segments)
+    observed: dict[str, dict[str, int]] = field(default_factory=dict)  # dt -> name -> rows (``observed``)
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """What was written, with ``dt`` (a string): for a version made of segments, only its new segment."""
@@ -178,6 +179,7 @@ def stage_table(
     layout: str = "by_day",
     appending_to: Mapping[str, PartitionVersion] | None = None,
     cumulative: Iterable[str] = (),
+    observed: Mapping[str, SparkColumn] | None = None,
 ) -> StagedTable:
     """Write ``df`` as a new version of ``table`` for ``dts`` without publishing it.
 
@@ -192,19 +194,24 @@ def stage_table(
     and the new version is made of segments — the current version's directories, referenced, plus this
     write's — so its row count, the evolving columns it holds, and the ``cumulative`` measures (counts over
     the whole partition) add up the current version's and this write's.
+
+    ``observed`` (name -> column) are counted the same way in the same pass but not recorded: the audit's
+    figures (``StagedTable.observed``).
     """
     stats, built_from, appending_to = stats or {}, built_from or {}, appending_to or {}
     columns = columns_of(df, pii)
     evolving, cumulative = set(evolving), set(cumulative)
     version_id = new_version_id()
     env.catalog.begin_staging(table, version_id, env.run_id)
-    written = write_version(df, env, table, dts, evolving, version_id, measures=measures, layout=layout)
+    measures, observed = dict(measures or {}), dict(observed or {})
+    written = write_version(df, env, table, dts, evolving, version_id, measures={**measures, **observed},
+                            layout=layout)
     versions = {}
     for dt in dts:
         base = appending_to.get(dt)
         present = written.present[dt] | ({c.name for c in base.columns} if base else set())
         measured = {k: float(v) + (base.stats.get(k, 0.0) if base and k in cumulative else 0.0)
-                    for k, v in written.measured[dt].items()}
+                    for k, v in written.measured[dt].items() if k in measures}
         if base:  # a figure the earlier version never counted cannot be added up: left out, not guessed
             measured = {k: v for k, v in measured.items() if k not in cumulative or k in base.stats}
         versions[dt] = PartitionVersion(
@@ -216,7 +223,8 @@ def stage_table(
             run_id=env.run_id, built_from=dict(built_from.get(dt, {})),
             segments=base.locations if base else (),
         )
-    return StagedTable(table, env.lake.version_root(table, written.version_id), versions, columns, dict(written.rows))
+    return StagedTable(table, env.lake.version_root(table, written.version_id), versions, columns, dict(written.rows),
+                       {dt: {k: v for k, v in written.measured[dt].items() if k in observed} for dt in dts})
 
 
 def publish_staged(

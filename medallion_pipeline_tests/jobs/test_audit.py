@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from pyspark.sql import functions as F
 
-from medallion_pipeline.jobs.audit import audit_bronze, audit_gold, audit_silver, row_count_anomalies
+from medallion_pipeline.jobs.audit import audit_bronze, audit_gold, audit_silver, gold_counts, row_count_anomalies
+from medallion_pipeline.jobs.publish import stage_table
 from medallion_pipeline.jobs.bronze import run_bronze
 from medallion_pipeline.jobs.silver import run_silver
 from medallion_pipeline.schemas.gold import DailyKpis, Funnel
@@ -157,6 +158,28 @@ def test_gold_consistency(spark):
     got = outcomes_by(audit_gold(GOLD_FUNNEL, funnel, Funnel.to_schema(), ["2024-01-01", "2024-01-02"]))
     assert got[("2024-01-01", "funnel_steps_non_increasing")].passed
     assert not got[("2024-01-02", "funnel_steps_non_increasing")].passed
+
+
+def test_gold_figures_counted_while_writing_give_the_verdicts_of_the_aggregation(spark, env):
+    def kpi(dt, s5, success_rate):
+        return ("svc", 10, 10, 8, 0, 1, s5, success_rate, 0.1, 0.1, 1.0, 2.0, 3.0, 2, 2, 100, dt)
+
+    dts = ["2024-01-01", "2024-01-02"]
+    # Day 2 breaks the invariant only (a schema failure would add Pandera's slow report to both paths).
+    kpis = spark.createDataFrame([kpi("2024-01-01", 1, 0.8), kpi("2024-01-02", 2, 0.8)], GOLD_KPI_SCHEMA)
+    schema = DailyKpis.to_schema()
+    counts = {name: F.when(broken, 1) for name, broken in gold_counts(GOLD_DAILY_KPIS, kpis.columns, schema).items()}
+    staged = stage_table(kpis, env, GOLD_DAILY_KPIS, dts, layout="one_task", observed=counts)
+    written = audit_gold(GOLD_DAILY_KPIS, kpis, schema, dts, counted=staged.observed)
+    aggregated = audit_gold(GOLD_DAILY_KPIS, kpis, schema, dts)
+
+    def verdicts(outcomes):
+        return [(o.check, o.dt, o.passed, o.observed, o.detail, len(o.samples)) for o in outcomes]
+
+    assert verdicts(written) == verdicts(aggregated)
+    assert [o.passed for o in written] == [True, True, True, False]  # schema_conforms x 2, then the invariant
+    assert written[-1].samples  # read from the cache only for the failing day
+    assert not any(name in v.stats for v in staged.versions.values() for name in counts)  # observed, not recorded
 
 
 def test_ids_timestamps_and_uuids_are_not_card_numbers(spark):
