@@ -33,7 +33,6 @@ load average is printed around the run: other CPU-heavy processes on the machine
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -41,23 +40,23 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
+from pipeline_throughput import (  # benchmarks/ is the script's directory
+    DATA_DIR,
+    SEED,
+    generate_once,
+)
 from pyspark.sql import SparkSession
 
 from medallion_pipeline.jobs.bronze import run_bronze
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.resources.landing import is_log_file
 from medallion_pipeline.resources.spark import build_spark_session
-from medallion_pipeline.sample_data import Dirt, generate
+from medallion_pipeline.sample_data import Dirt
 from medallion_pipeline.settings import Settings
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 
-BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / ".data"
-MARKER = ".complete.json"
-SEED = 7
 DT = "2024-01-01"
 PII_KEY = "benchmark-pii-key-not-a-secret"
 CONFIGURATIONS = ("project", "reference")
@@ -68,24 +67,9 @@ WARMUP_INGESTS = 2
 
 
 def ensure_day(events_per_file: int, files: int) -> tuple[Path, dict]:
-    """Generate the day's files once; a marker file makes later runs reuse them."""
+    """The day's files, generated once; no empty file, so every batch holds the same number of data files."""
     root = DATA_DIR / f"bronze-day-{DT}-e{events_per_file}-f{files}-s{SEED}"
-    marker = root / MARKER
-    if marker.exists():
-        summary = json.loads(marker.read_text())
-        print(f"reusing landing data {root} (generated earlier, {summary['generate_s']:.1f} s)")
-        return root, summary
-    if root.exists():  # an interrupted generation: start over
-        shutil.rmtree(root)
-    print(f"generating landing data into {root} ...", flush=True)
-    started = time.perf_counter()
-    # No empty file: every batch then holds the same number of data files.
-    s = generate(root, date.fromisoformat(DT), 1, events_per_file * files, files, seed=SEED, dirt=Dirt(empty_files=0))
-    summary = {"files": s.files, "events": s.events, "lines": s.lines, "bytes": s.bytes,
-               "generate_s": time.perf_counter() - started}
-    marker.write_text(json.dumps(summary, indent=1))
-    print(f"generated in {summary['generate_s']:.1f} s")
-    return root, summary
+    return root, generate_once(root, DT, 1, events_per_file * files, files, Dirt(empty_files=0))
 
 
 def day_files(root: Path) -> list[Path]:

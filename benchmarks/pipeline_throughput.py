@@ -74,25 +74,32 @@ def landing_dir(days: int, events_per_day: int, files_per_day: int) -> Path:
 
 
 def ensure_landing(days: int, events_per_day: int, files_per_day: int) -> tuple[Path, dict]:
-    """Generate the landing files once; a marker file makes later runs reuse them."""
+    """The workload's landing files, generated once."""
+    root = landing_dir(days, events_per_day, files_per_day)
+    return root, generate_once(root, START, days, events_per_day, files_per_day)
+
+
+def generate_once(root: Path, start: str, days: int, events_per_day: int, files_per_day: int, dirt=None) -> dict:
+    """Generate landing files into ``root`` once (default ``Dirt``); a marker file makes later runs reuse them.
+    Returns what was generated (files, events, lines, bytes, seconds)."""
     from medallion_pipeline.sample_data import Dirt, generate
 
-    root = landing_dir(days, events_per_day, files_per_day)
     marker = root / MARKER
     if marker.exists():
         summary = json.loads(marker.read_text())
         print(f"reusing landing data {root} (generated earlier, {summary['generate_s']:.1f} s)")
-        return root, summary
+        return summary
     if root.exists():  # an interrupted generation: start over
         shutil.rmtree(root)
     print(f"generating landing data into {root} ...", flush=True)
     started = time.perf_counter()
-    s = generate(root, date.fromisoformat(START), days, events_per_day, files_per_day, seed=SEED, dirt=Dirt())
+    s = generate(root, date.fromisoformat(start), days, events_per_day, files_per_day, seed=SEED,
+                 dirt=dirt if dirt is not None else Dirt())
     summary = dict(days=s.days, files=s.files, events=s.events, lines=s.lines, bytes=s.bytes,
                    generate_s=time.perf_counter() - started)
     marker.write_text(json.dumps(summary, indent=1))
     print(f"generated in {summary['generate_s']:.1f} s")
-    return root, summary
+    return summary
 
 
 def landing_files(root: Path, dts: list[str]) -> list[str]:

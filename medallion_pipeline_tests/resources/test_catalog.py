@@ -400,12 +400,18 @@ def appended(lake: Lake, to: PartitionVersion) -> PartitionVersion:
     return replace(own, row_count=to.row_count + own.row_count, segments=to.locations)
 
 
-def test_a_version_made_of_segments_round_trips_and_rolls_back_to_its_predecessors_segments(catalog, lake):
+def published_chain(catalog, lake: Lake) -> tuple[PartitionVersion, ...]:
+    """Three published versions of one partition, each made of the one before plus a new directory."""
     v1 = stage(lake, "2024-01-01")
     v2 = appended(lake, v1)
     v3 = appended(lake, v2)
     for v in (v1, v2, v3):
         catalog.publish(SILVER_APP_LOGS, [v])
+    return v1, v2, v3
+
+
+def test_a_version_made_of_segments_round_trips_and_rolls_back_to_its_predecessors_segments(catalog, lake):
+    v1, v2, v3 = published_chain(catalog, lake)
     current = catalog.current(SILVER_APP_LOGS, ["2024-01-01"])["2024-01-01"]
     assert current.segments == (v1.location, v2.location) and current.locations == (*current.segments, v3.location)
     assert [v.segments for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [v3.segments, v2.segments, ()]
@@ -413,11 +419,7 @@ def test_a_version_made_of_segments_round_trips_and_rolls_back_to_its_predecesso
 
 
 def test_vacuum_keeps_every_version_a_kept_version_is_made_of_and_forgets_them_once_none_is(catalog, lake):
-    v1 = stage(lake, "2024-01-01")
-    v2 = appended(lake, v1)
-    v3 = appended(lake, v2)
-    for v in (v1, v2, v3):
-        catalog.publish(SILVER_APP_LOGS, [v])
+    v1, v2, v3 = published_chain(catalog, lake)
     # keep=1 keeps v3 only by age, but v3 is made of v1's and v2's directories: all three stay.
     assert catalog.vacuum(lake, LocalLakeFiles(), keep=1, grace_seconds=0) == []
     assert [v.version_id for v in catalog.versions(SILVER_APP_LOGS, "2024-01-01")] == [
