@@ -19,12 +19,19 @@ FIELDS = "_fields"
 _KEY_OF_PATH = r"([^/]+/dt=\d{4}-\d{2}-\d{2}/[^/]+)$"
 
 
+def file_path(metadata_path: Column) -> Column:
+    """``_metadata.file_path`` decoded: Spark reports a file's path URI-encoded (a space as ``%20``, ``%`` as
+    ``%25``) and leaves ``+`` as it is, which ``url_decode`` alone would read as a space."""
+    return F.url_decode(F.replace(metadata_path, F.lit("+"), F.lit("%2B")))
+
+
 def parse_lines(lines: DataFrame) -> DataFrame:
-    """Lines (``value``, ``_file_path``) to a parsed map per line, the landing key and ``dt``; blank lines go."""
+    """Lines (``value``, ``_file_path``: Spark's ``_metadata.file_path``) to a parsed map per line, the landing
+    key (``_source_file``, as the ledger spells it) and ``dt``; blank lines go."""
     return (
         lines.where(~F.col("value").rlike(r"^\s*$"))
         .withColumn(FIELDS, F.from_json("value", "map<string,string>"))
-        .withColumn(SOURCE_FILE, F.regexp_extract("_file_path", _KEY_OF_PATH, 1))
+        .withColumn(SOURCE_FILE, F.regexp_extract(file_path(F.col("_file_path")), _KEY_OF_PATH, 1))
         .withColumn("dt", F.regexp_extract("_file_path", r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
     )
 

@@ -205,3 +205,17 @@ def test_overwritten_landing_object_replaces_its_rows(spark, env, settings):
     assert len(env.catalog.ledger(BRONZE_APP_LOGS, DT)) == 2
     # The earlier rows of the overwritten object had to go: the day was rewritten, not appended to.
     assert env.catalog.current(BRONZE_APP_LOGS, [DT])[DT].segments == ()
+
+
+def test_a_file_name_spark_reports_encoded_keeps_its_landing_key(spark, env, settings):
+    # Spark's _metadata.file_path is URI-encoded ("a b" -> "a%20b", "%" -> "%25"; "+" stays): the rows carry the
+    # key as the ledger spells it, so an overwrite of that object still replaces its earlier rows.
+    name = "batch 1%41+x.jsonl"
+    write_landing(settings.landing_root, DT, name, [event(1), event(2)])
+    run_bronze(spark, [DT], env)
+    assert source_files(spark, env) == [f"web/dt=2024-01-01/{name}"] * 2
+    write_landing(settings.landing_root, DT, name, [event(1), event(3)])  # same key, new content
+    result = partition(run_bronze(spark, [DT], env))
+    assert result.stats["files_replaced"] == 1 and result.row_count == 2
+    rows = read_published(spark, env, BRONZE_APP_LOGS, [DT]).select("event_id").collect()
+    assert sorted(r[0] for r in rows) == ["e1", "e3"]
