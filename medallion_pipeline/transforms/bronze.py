@@ -7,6 +7,7 @@ cast is rescued. Unknown fields become new columns under a sanitized name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -16,23 +17,36 @@ from pyspark.sql import functions as F
 from medallion_pipeline.schemas.bronze import CORRUPT, INGESTED_AT, RESCUED, SOURCE_FILE, TYPED_FIELDS
 
 FIELDS = "_fields"
-_KEY_OF_PATH = r"([^/]+/dt=\d{4}-\d{2}-\d{2}/[^/]+)$"
+
+
+# What the regex ``\s`` matches: a blank line is empty or only these.
+_WHITESPACE = (" ", "\t", "\n", "\x0b", "\f", "\r")
 
 
 def file_path(metadata_path: Column) -> Column:
     """``_metadata.file_path`` decoded: Spark reports a file's path URI-encoded (a space as ``%20``, ``%`` as
-    ``%25``) and leaves ``+`` as it is, which ``url_decode`` alone would read as a space."""
-    return F.url_decode(F.replace(metadata_path, F.lit("+"), F.lit("%2B")))
+    ``%25``) and leaves ``+`` as it is, which ``url_decode`` alone would read as a space. Only a path holding
+    a ``%`` is decoded."""
+    return F.when(metadata_path.contains("%"), F.url_decode(F.replace(metadata_path, F.lit("+"), F.lit("%2B")))
+                  ).otherwise(metadata_path)
 
 
 def parse_lines(lines: DataFrame) -> DataFrame:
     """Lines (``value``, ``_file_path``: Spark's ``_metadata.file_path``) to a parsed map per line, the landing
-    key (``_source_file``, as the ledger spells it) and ``dt``; blank lines go."""
+    key (``_source_file``, as the ledger spells it) and ``dt``; blank lines go.
+
+    Per line this is one JSON parse and a few string functions: the landing key is the path's last three
+    segments (bronze reads only files listed as ``<source>/dt=YYYY-MM-DD/<name>``), and the blank-line regex
+    runs only on a line that starts with whitespace (a JSON line starts with ``{``).
+    """
+    value = F.col("value")
+    blank = (F.length(value) == 0) | (F.substring(value, 1, 1).isin(*_WHITESPACE) & value.rlike(r"^\s*$"))
+    path = file_path(F.col("_file_path"))
     return (
-        lines.where(~F.col("value").rlike(r"^\s*$"))
+        lines.where(~blank)
         .withColumn(FIELDS, F.from_json("value", "map<string,string>"))
-        .withColumn(SOURCE_FILE, F.regexp_extract(file_path(F.col("_file_path")), _KEY_OF_PATH, 1))
-        .withColumn("dt", F.regexp_extract("_file_path", r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+        .withColumn(SOURCE_FILE, F.substring_index(path, "/", -3))
+        .withColumn("dt", F.substring(F.substring_index(path, "/", -2), len("dt=") + 1, len("YYYY-MM-DD")))
     )
 
 
@@ -81,22 +95,27 @@ def to_bronze(parsed: DataFrame, new_columns: dict[str, str], ingested_at: Colum
 
 
 def _rescued(fields: Column, mapped_keys: set[str]) -> Column:
-    """JSON object of the values that did not fit: type conflicts plus unmapped unknown keys."""
+    """JSON object of the values that did not fit: type conflicts plus unmapped unknown keys.
+
+    Built only for a row that has one (a few map lookups find out): a clean row, the usual one, skips the
+    higher-order functions, which Spark evaluates without code generation.
+    """
+    casts = {k: (fields[k].isNotNull() & F.expr(f"try_cast({FIELDS}['{k}'] AS {t})").isNull())
+             for k, t in TYPED_FIELDS.items() if t != "string"}
     conflicts = F.filter(
         F.array(*[
-            F.when(
-                fields[k].isNotNull() & F.expr(f"try_cast({FIELDS}['{k}'] AS {t})").isNull(),
-                F.struct(F.lit(k).alias("key"), fields[k].alias("value")),
-            )
-            for k, t in TYPED_FIELDS.items()
-            if t != "string"
+            F.when(conflict, F.struct(F.lit(k).alias("key"), fields[k].alias("value")))
+            for k, conflict in casts.items()
         ]),
         lambda entry: entry.isNotNull(),
     )
-    known = F.array(*[F.lit(k) for k in sorted(set(TYPED_FIELDS) | mapped_keys)])
-    unmapped = F.map_filter(fields, lambda k, v: ~F.array_contains(known, k))
+    known = sorted(set(TYPED_FIELDS) | mapped_keys)
+    unmapped = F.map_filter(fields, lambda k, v: ~F.array_contains(F.array(*[F.lit(k) for k in known]), k))
     rescued = F.map_concat(F.map_from_entries(conflicts), unmapped)
-    return F.when(F.size(rescued) > 0, F.to_json(rescued))
+    # A key counts once in a map, so the map holds an unmapped key exactly when it has more keys than known ones.
+    known_present = sum((F.map_contains_key(fields, k).cast("int") for k in known), F.lit(0))
+    has_any = functools.reduce(Column.__or__, casts.values(), F.size(fields) > known_present)
+    return F.when(F.coalesce(has_any, F.lit(False)) & (F.size(rescued) > 0), F.to_json(rescued))
 
 
 def unknown_keys(lines: DataFrame) -> list[str]:

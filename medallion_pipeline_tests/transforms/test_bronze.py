@@ -91,8 +91,13 @@ def test_blank_lines_are_dropped(spark):
 
 def test_whitespace_only_lines_with_tabs_are_dropped(spark):
     # A line of only whitespace is blank whatever the whitespace character; it must not become a corrupt record.
-    rows = _bronze(spark, ["\t", " \t ", event(1)]).collect()
+    rows = _bronze(spark, ["\t", " \t ", "\r", "\x0b\f", event(1)]).collect()
     assert [(r["event_id"], r["_corrupt_record"]) for r in rows] == [("e1", None)]
+
+
+def test_a_line_starting_with_whitespace_is_parsed_and_other_space_is_not_blank(spark):
+    rows = _bronze(spark, [" \t" + json.dumps(event(2)), "\u00a0"]).collect()
+    assert [(r["event_id"], r["_corrupt_record"]) for r in rows] == [("e2", None), (None, "\u00a0")]
 
 
 def test_values_that_do_not_cast_are_rescued(spark):
