@@ -233,6 +233,7 @@ def test_select_silver_and_quarantine_split_rows_and_order_columns(spark):
         event(2, region=DROP),
         event(3, region="us", status=600),
         event(4, event_ts="junk"),
+        event(5, event_ts="jane@example.com at 10.0.0.1"),
         "garbage",
     ]
     # Same event_id, ingested later: the duplicate (rank 2); the earliest-ingested copy wins.
@@ -258,13 +259,14 @@ def test_select_silver_and_quarantine_split_rows_and_order_columns(spark):
     assert silver_by_id["e1"]["_source_file"] == "web/dt=2024-01-01/a.jsonl"
     assert silver_by_id["e1"]["dt"] == "2024-01-01"
 
-    assert set(quarantine_rows) == {"e3", "e4"}
+    assert set(quarantine_rows) == {"e3", "e4", "e5"}
     assert quarantine_rows["e3"]["quarantine_reason"] == "invalid_status"
     assert quarantine_rows["e3"]["region"] == "us"
     assert quarantine_rows["e4"]["quarantine_reason"] == "invalid_event_ts"
     assert quarantine_rows["e4"]["event_ts"] is None
     assert quarantine_rows["e4"]["event_ts_raw"] == "junk"
     assert quarantine_rows["e4"]["client_ip"] != "203.0.113.7"  # PII-safe as well
+    assert quarantine_rows["e5"]["event_ts_raw"] == "<email> at <ip>"  # the raw text is free text
 
 
 def test_copies_differing_only_in_a_new_column_rank_the_same_whatever_the_input_order(spark):
