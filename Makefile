@@ -43,6 +43,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/incremental_bronze.py
+	$(BIN)/python benchmarks/spark_floor.py
 
 # The EMR Serverless job bundle (entrypoint, package, relocatable Python). Build it on Amazon Linux 2023 with
 # Python 3.11 (the EMR runtime's platform): the archived interpreter runs only where it was built.
