@@ -51,7 +51,7 @@ class DagsterDev:
         shutil.copy(PROJECT_ROOT / "dagster.yaml", self.home / "dagster.yaml")
         dagster = str(Path(sys.executable).parent / "dagster")
         command = [sys.executable, "-c", EXEC_WITH_DEFAULT_SIGNALS, dagster, "dev",
-                   "-m", "medallion_pipeline.definitions", "-h", "127.0.0.1", "-p", str(self.port)]
+                   "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, cwd=PROJECT_ROOT, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
