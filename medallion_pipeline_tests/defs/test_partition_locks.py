@@ -59,11 +59,11 @@ def poll(done, what: str) -> None:
 
 
 class Holder(threading.Thread):
-    """Holds a range's locks in a thread until ``release`` is set."""
+    """Holds a range's locks in a thread until ``release`` is set (or, a safety net, ``hold_s`` have passed)."""
 
-    def __init__(self, instance, run_id: str, layer: str, dts: list[str]):
+    def __init__(self, instance, run_id: str, layer: str, dts: list[str], hold_s: float = DEADLINE_S):
         super().__init__(daemon=True)
-        self.instance, self.run_id, self.layer, self.dts = instance, run_id, layer, dts
+        self.instance, self.run_id, self.layer, self.dts, self.hold_s = instance, run_id, layer, dts, hold_s
         self.log, self.record = recorder(run_id)
         self.acquired, self.release = threading.Event(), threading.Event()
 
@@ -71,7 +71,7 @@ class Holder(threading.Thread):
         with hold_partitions(self.instance, self.run_id, self.layer, self.layer, self.dts, self.log,
                              poll_seconds=0.05):
             self.acquired.set()
-            self.release.wait(DEADLINE_S)
+            self.release.wait(self.hold_s)
 
 
 def test_a_shared_day_waits_and_other_days_or_layers_do_not():
@@ -187,8 +187,9 @@ def test_concurrent_medallion_runs_serialize_on_a_shared_day_and_not_across_days
            "MEDALLION_SPARK_CONF": json.dumps(TEST_SPARK_CONF)}
     silver_day = pool_name("silver", DAY)
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        # The test holds silver's lock on DAY, so both runs of DAY are certain to meet it.
-        blocker = Holder(instance, "test-holder", "silver", [DAY])
+        # The test holds silver's lock on DAY, so both runs of DAY are certain to meet it; for as long as the runs
+        # may take to get there (on a loaded machine their bronze steps alone took over a minute).
+        blocker = Holder(instance, "test-holder", "silver", [DAY], hold_s=RUN_TIMEOUT_S)
         blocker.start()
         blocker.acquired.wait(DEADLINE_S)
         runs = {name: start_run(env, dt, tmp_path / f"{name}.log")
