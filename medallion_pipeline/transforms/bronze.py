@@ -110,7 +110,8 @@ def _rescued(fields: Column, mapped_keys: set[str]) -> Column:
         lambda entry: entry.isNotNull(),
     )
     known = sorted(set(TYPED_FIELDS) | mapped_keys)
-    unmapped = F.map_filter(fields, lambda k, v: ~F.array_contains(F.array(*[F.lit(k) for k in known]), k))
+    known_array = F.array(*[F.lit(name) for name in known])
+    unmapped = F.map_filter(fields, lambda key, value: ~F.array_contains(known_array, key))
     rescued = F.map_concat(F.map_from_entries(conflicts), unmapped)
     # A key counts once in a map, so the map holds an unmapped key exactly when it has more keys than known ones.
     known_present = sum((F.map_contains_key(fields, k).cast("int") for k in known), F.lit(0))
