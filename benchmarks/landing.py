@@ -107,7 +107,7 @@ def s3_calls(sizes: list[int], repeats: int) -> None:
 
 
 def latency(trials: int, interval: int, days_at_once: int = 1) -> None:
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from medallion_pipeline.resources.catalog import open_catalog
     from medallion_pipeline.settings import Settings

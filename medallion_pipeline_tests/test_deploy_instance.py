@@ -59,7 +59,18 @@ def test_no_credential_is_written_in_the_file():
     raw = yaml.safe_load(DEPLOYED.read_text())
     db = raw["storage"]["postgres"]["postgres_db"]
     assert all(set(value) == {"env"} for value in db.values())  # every connection field from the environment
-    assert "from-secrets-manager" not in DEPLOYED.read_text()
+
+    def secrets(node, key=""):  # every value under a credential-like key, anywhere in the file
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from secrets(v, k) if k != "env" else ()
+                if any(word in k.lower() for word in ("password", "secret", "token", "credential")) and not isinstance(v, dict):
+                    yield k, v
+        elif isinstance(node, list):
+            for item in node:
+                yield from secrets(item, key)
+
+    assert [(k, v) for k, v in secrets(raw) if v not in ("", None)] == []
 
 
 def test_runs_never_write_one_partition_twice_at_once_and_spark_applications_are_capped(instance_config):
