@@ -141,12 +141,48 @@ def write_landing(root: str | Path, dt: str, name: str, lines: list, source: str
     return path
 
 
+def serialize_dynamodb_backend() -> None:
+    """Make the in-process moto server apply DynamoDB requests one at a time, as DynamoDB isolates them.
+
+    moto (5.2.5) runs each request on its own thread and applies a ``TransactWriteItems`` item by item;
+    when a condition fails, it restores a copy of the table taken when the transaction began — erasing
+    whatever another thread committed meanwhile (a concurrent winner's pointer kept, its version item
+    gone), and the copy itself can fail with "dictionary changed size during iteration". Real DynamoDB
+    serializes transactions against other writes, which is what the catalog's races rely on and test. One
+    lock around the backend's operations gives the emulator that isolation (``resources/test_dynamodb``
+    shows writes lost without it)."""
+    import functools
+    import inspect
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_medallion_serialized", False):
+        return
+    lock = threading.RLock()
+
+    def serialized(method):
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return call
+
+    for name, value in list(vars(DynamoDBBackend).items()):
+        if inspect.isfunction(value) and not name.startswith("_"):
+            setattr(DynamoDBBackend, name, serialized(value))
+    DynamoDBBackend._medallion_serialized = True
+
+
 @pytest.fixture(scope="session")
 def moto_server():
-    """A real moto server on 127.0.0.1 (AWS APIs over HTTP), for the whole session."""
+    """A real moto server on 127.0.0.1 (AWS APIs over HTTP), for the whole session; its DynamoDB isolates
+    concurrent requests as the real service does (``serialize_dynamodb_backend``)."""
     import socket
 
     from moto.server import ThreadedMotoServer
+
+    serialize_dynamodb_backend()
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
