@@ -4,6 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tools with dependency trees of their own (checkov) live in a virtualenv of their own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 DEMO_START ?= 2024-01-01
@@ -20,7 +23,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(TOOLS_STAMP): deploy/requirements-tools.txt
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r deploy/requirements-tools.txt
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
@@ -34,7 +43,7 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/medallion query "SELECT dt, service, requests, status_5xx, round(success_rate, 4) AS success_rate, round(error_rate, 4) AS error_rate, round(latency_p95_ms, 1) AS p95_ms, unique_users, sessions FROM gold_daily_kpis ORDER BY dt, service"; \
 	exit $$status
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -36,8 +36,13 @@ def free_port() -> int:
 
 
 class DagsterDev:
-    def __init__(self, home: Path, env: dict[str, str], log_path: Path | None = None):
+    """``instance`` (a dagster.yaml) defaults to the project's, ``workspace`` to its workspace.yaml."""
+
+    def __init__(self, home: Path, env: dict[str, str], log_path: Path | None = None, *,
+                 instance: Path | None = None, workspace: Path | None = None):
         self.home = Path(home)
+        self.instance = instance or PROJECT_ROOT / "dagster.yaml"
+        self.workspace = workspace or PROJECT_ROOT / "workspace.yaml"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.home / "dagster_dev.log"
@@ -48,10 +53,11 @@ class DagsterDev:
 
     def start(self, timeout_s: float = 120) -> DagsterDev:
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(PROJECT_ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        if self.instance.resolve() != (self.home / "dagster.yaml").resolve():
+            shutil.copy(self.instance, self.home / "dagster.yaml")
         dagster = str(Path(sys.executable).parent / "dagster")
         command = [sys.executable, "-c", EXEC_WITH_DEFAULT_SIGNALS, dagster, "dev",
-                   "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)]
+                   "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, cwd=PROJECT_ROOT, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -76,32 +76,37 @@ class Holder(threading.Thread):
 
 def test_a_shared_day_waits_and_other_days_or_layers_do_not():
     with dg.instance_for_test() as instance:
-        first = Holder(instance, "run-a", "silver", ["2024-01-01", "2024-01-02"])
-        first.start()
-        first.acquired.wait(DEADLINE_S)
-        overlapping = Holder(instance, "run-b", "silver", ["2024-01-02", "2024-01-03"])
-        overlapping.start()
-        poll(overlapping.record.waited, "run-b waiting for silver 2024-01-02")
-        assert "held by run run-a" in overlapping.record.lines[0]
-        assert pool_name("silver", "2024-01-02") in overlapping.record.lines[0]
+        a_shared_day_waits_and_other_days_do_not(instance)
 
-        # Another day of the same layer, and the same day of another layer, go ahead while run-a holds its days.
-        others = [Holder(instance, "run-c", "silver", ["2024-01-04"]),
-                  Holder(instance, "run-d", "gold", ["2024-01-01", "2024-01-02"])]
-        for holder in others:
-            holder.start()
-            holder.acquired.wait(DEADLINE_S)
-            assert holder.acquired.is_set() and not holder.record.waited()
-            holder.release.set()
-        assert not overlapping.acquired.is_set()
 
-        first.release.set()
-        overlapping.acquired.wait(DEADLINE_S)
-        assert overlapping.acquired.is_set()
-        overlapping.release.set()
-        for holder in (first, overlapping, *others):
-            holder.join(DEADLINE_S)
-        assert instance.event_log_storage.get_concurrency_info(pool_name("silver", "2024-01-02")).claimed_slots == []
+def a_shared_day_waits_and_other_days_do_not(instance: dg.DagsterInstance) -> None:
+    """Also run on the production instance's PostgreSQL storage (deploy/test_instance_postgres)."""
+    first = Holder(instance, "run-a", "silver", ["2024-01-01", "2024-01-02"])
+    first.start()
+    first.acquired.wait(DEADLINE_S)
+    overlapping = Holder(instance, "run-b", "silver", ["2024-01-02", "2024-01-03"])
+    overlapping.start()
+    poll(overlapping.record.waited, "run-b waiting for silver 2024-01-02")
+    assert "held by run run-a" in overlapping.record.lines[0]
+    assert pool_name("silver", "2024-01-02") in overlapping.record.lines[0]
+
+    # Another day of the same layer, and the same day of another layer, go ahead while run-a holds its days.
+    others = [Holder(instance, "run-c", "silver", ["2024-01-04"]),
+              Holder(instance, "run-d", "gold", ["2024-01-01", "2024-01-02"])]
+    for holder in others:
+        holder.start()
+        holder.acquired.wait(DEADLINE_S)
+        assert holder.acquired.is_set() and not holder.record.waited()
+        holder.release.set()
+    assert not overlapping.acquired.is_set()
+
+    first.release.set()
+    overlapping.acquired.wait(DEADLINE_S)
+    assert overlapping.acquired.is_set()
+    overlapping.release.set()
+    for holder in (first, overlapping, *others):
+        holder.join(DEADLINE_S)
+    assert instance.event_log_storage.get_concurrency_info(pool_name("silver", "2024-01-02")).claimed_slots == []
 
 
 def test_a_lock_left_by_a_finished_run_is_freed():

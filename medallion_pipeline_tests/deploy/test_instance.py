@@ -1,6 +1,6 @@
 """``deploy/dagster.yaml``, the production instance: Dagster accepts it, and it says what production needs.
 
-(The runs against a real PostgreSQL server are not here yet: issue 15.)"""
+Runs against a real PostgreSQL server with this instance: ``test_instance_postgres``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres.utils import pg_config
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = PROJECT_ROOT / "deploy" / "dagster.yaml"
 ENVIRONMENT = {  # what the ECS task definitions set (from Secrets Manager for the password)
     "DAGSTER_PG_HOST": "dagster.cluster-abc.eu-west-1.rds.amazonaws.com", "DAGSTER_PG_PORT": "5432",
@@ -45,6 +45,7 @@ def test_dagster_accepts_the_production_instance_and_each_of_its_parts(instance_
     storage = _accepted(pg_config(), instance_config["storage"]["postgres"])
     assert storage["postgres_db"]["hostname"] == ENVIRONMENT["DAGSTER_PG_HOST"]
     assert storage["postgres_db"]["port"] == 5432
+    assert storage["postgres_db"]["scheme"] == "postgresql+psycopg2"  # see the file; test_instance_postgres runs it
     assert instance_config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     _accepted(dg.QueuedRunCoordinator.config_type(), instance_config["run_coordinator"]["config"])
     assert (instance_config["run_launcher"]["module"], instance_config["run_launcher"]["class"]) == (
@@ -58,7 +59,8 @@ def test_dagster_accepts_the_production_instance_and_each_of_its_parts(instance_
 def test_no_credential_is_written_in_the_file():
     raw = yaml.safe_load(DEPLOYED.read_text())
     db = raw["storage"]["postgres"]["postgres_db"]
-    assert all(set(value) == {"env"} for value in db.values())  # every connection field from the environment
+    from_environment = {name for name, value in db.items() if isinstance(value, dict) and set(value) == {"env"}}
+    assert set(db) - from_environment == {"scheme"}  # every connection field; the driver's name is no secret
 
     def secrets(node, key=""):  # every value under a credential-like key, anywhere in the file
         if isinstance(node, dict):
