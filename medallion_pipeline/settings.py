@@ -87,6 +87,9 @@ class Settings:
     emr_application_id: str = ""
     emr_execution_role_arn: str = ""
     emr_job_bundle_uri: str = ""  # s3://bucket/prefix written by `medallion package-job`
+    # Where the driver's Python comes from: "bundle" (the job bundle's pyenv.tar.gz and package zip) or "image"
+    # (the application's custom image, deploy/docker/emr-serverless.Dockerfile; no bundle needed).
+    emr_python: str = "bundle"
     emr_release_label: str = "emr-7.5.0"  # the application's release; the job bundle is built for its runtime
     emr_log_group: str = "/medallion/emr-serverless"
     emr_region: str = ""  # empty: the default AWS region
@@ -244,19 +247,22 @@ class Settings:
                                 f"bundle targets), got {self.emr_release_label!r}")
         if self.emr_poll_interval_seconds <= 0 or self.emr_timeout_minutes < 5:
             raise SettingsError("MEDALLION_EMR_POLL_INTERVAL_SECONDS > 0 and MEDALLION_EMR_TIMEOUT_MINUTES >= 5")
+        if self.emr_python not in ("bundle", "image"):
+            raise SettingsError(f"MEDALLION_EMR_PYTHON must be bundle or image, got {self.emr_python!r}")
         if self.spark_mode != "emr-serverless":
             return
+        bundled = self.emr_python == "bundle"
         missing = [name for name, value in (
             ("MEDALLION_EMR_APPLICATION_ID", self.emr_application_id),
             ("MEDALLION_EMR_EXECUTION_ROLE_ARN", self.emr_execution_role_arn),
-            ("MEDALLION_EMR_JOB_BUNDLE_URI", self.emr_job_bundle_uri),
+            ("MEDALLION_EMR_JOB_BUNDLE_URI", self.emr_job_bundle_uri or not bundled),
             ("MEDALLION_PII_KEY_SECRET_ARN", self.pii_key_secret_arn),
         ) if not value]
         if missing:
             raise SettingsError(f"MEDALLION_SPARK_MODE=emr-serverless needs {', '.join(missing)}")
         if not _ROLE_ARN.match(self.emr_execution_role_arn):
             raise SettingsError("MEDALLION_EMR_EXECUTION_ROLE_ARN must be an IAM role ARN")
-        if not self.emr_job_bundle_uri.startswith("s3://"):
+        if bundled and not self.emr_job_bundle_uri.startswith("s3://"):
             raise SettingsError("MEDALLION_EMR_JOB_BUNDLE_URI must be an s3:// URI (see `medallion package-job`)")
         if not self.catalog_uri.startswith("glue://"):
             raise SettingsError("MEDALLION_SPARK_MODE=emr-serverless needs the AWS catalog, MEDALLION_CATALOG_URI="

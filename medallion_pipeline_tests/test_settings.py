@@ -123,6 +123,7 @@ def test_s3_lake_with_a_catalog():
         ({**EMR, "MEDALLION_PII_KEY_SECRET_ARN": ""}, "needs MEDALLION_PII_KEY_SECRET_ARN"),
         ({**EMR, "MEDALLION_EMR_EXECUTION_ROLE_ARN": "medallion-emr-job"}, "IAM role ARN"),
         ({**EMR, "MEDALLION_EMR_JOB_BUNDLE_URI": "/tmp/bundle"}, "must be an s3:// URI"),
+        ({**EMR, "MEDALLION_EMR_PYTHON": "docker"}, "MEDALLION_EMR_PYTHON must be bundle or image"),
         ({**EMR, "MEDALLION_LANDING_ROOT": "/data/landing"}, "s3:// MEDALLION_LAKE_ROOT and"),
         ({**EMR, "MEDALLION_CATALOG_URI": "/srv/medallion/catalog.db"}, "emr-serverless needs the AWS catalog"),
         ({"MEDALLION_CATALOG_URI": "glue://medallion_prod"}, "state_table="),

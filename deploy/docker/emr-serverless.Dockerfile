@@ -17,10 +17,9 @@
 # - This image: when the driver needs OS packages or native libraries pip cannot ship, when job-run start time
 #   or executor scale-out matters (nothing to unpack), or when images must pass the organization's registry
 #   scanning. Every code change is then an image build, push and application update.
-# Not wired yet: the EMR launcher (launchers/emr.py) always sends spark.archives, spark.submit.pyFiles and
-# PYSPARK_PYTHON=./environment/bin/python, which would override this image's Python. Using the image needs the
-# launcher to leave those out; the entry point can stay <bundle>/entrypoint.py or be
-# local:///opt/medallion/entrypoint.py (copied below).
+# Using it: set MEDALLION_EMR_PYTHON=image on the Dagster side. The launcher then names the entry point copied
+# below (local:///opt/medallion/entrypoint.py) and sends no spark.archives, spark.submit.pyFiles or Python
+# paths (they would override this image's); MEDALLION_EMR_JOB_BUNDLE_URI is not needed.
 
 # The wheel is pure Python: built in the same pinned Python image as the code location (digest: see there).
 FROM python:3.11.13-slim-bookworm AS build

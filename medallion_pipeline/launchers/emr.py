@@ -3,8 +3,9 @@
 Packaging (default): the job bundle written by ``medallion package-job`` under ``MEDALLION_EMR_JOB_BUNDLE_URI``
 holds ``entrypoint.py`` (the entry point), ``medallion_pipeline.zip`` (``--py-files``) and ``pyenv.tar.gz``, a
 relocatable Python 3.11 with the driver's dependencies, unpacked by ``spark.archives`` as ``./environment``.
-The alternative is a custom EMR Serverless image with the same environment installed (set the application's
-image; then ``spark.archives`` and the Python paths below are not needed).
+The alternative (``MEDALLION_EMR_PYTHON=image``) is the application's custom image,
+``deploy/docker/emr-serverless.Dockerfile``: Python, the package and the entry point are in the image (its
+``PYSPARK_PYTHON``), so the request names the image's entry point and carries no archive, zip or Python path.
 
 Messages: the driver writes Pipes messages to stdout, which EMR Serverless ships to CloudWatch Logs. The
 stock client starts reading them only once the job has ended; this one points the reader at the driver's
@@ -28,6 +29,7 @@ from medallion_pipeline.resources.spark import submit_conf
 from medallion_pipeline.settings import Settings
 
 ENVIRONMENT = "./environment"  # where spark.archives unpacks pyenv.tar.gz in the driver and executors
+IMAGE_ENTRY_POINT = "local:///opt/medallion/entrypoint.py"  # where the custom image puts the entry point
 DRIVER = "SPARK_DRIVER"
 RUNNING_STATES = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 # Local-mode settings that would disable EMR Serverless's own Spark UI and progress reporting.
@@ -40,16 +42,19 @@ def partition_range(dts: list[str]) -> str:
 
 def start_job_run_request(settings: Settings, layer: str, dts: list[str], run_id: str) -> dict[str, Any]:
     """The complete ``StartJobRun`` request for one layer over a partition range (Pipes adds its own confs)."""
-    bundle = settings.emr_job_bundle_uri.rstrip("/")
-    python = f"{ENVIRONMENT}/bin/python"
-    conf = {
-        **{k: v for k, v in submit_conf(settings).items() if k not in _LOCAL_ONLY_CONF},
-        "spark.archives": f"{bundle}/pyenv.tar.gz#environment",
-        "spark.submit.pyFiles": f"{bundle}/medallion_pipeline.zip",
-        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,
-        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": python,
-        "spark.executorEnv.PYSPARK_PYTHON": python,
-    }
+    conf = {k: v for k, v in submit_conf(settings).items() if k not in _LOCAL_ONLY_CONF}
+    if settings.emr_python == "image":
+        entry_point = IMAGE_ENTRY_POINT
+    else:
+        bundle, python = settings.emr_job_bundle_uri.rstrip("/"), f"{ENVIRONMENT}/bin/python"
+        entry_point = f"{bundle}/entrypoint.py"
+        conf.update({
+            "spark.archives": f"{bundle}/pyenv.tar.gz#environment",
+            "spark.submit.pyFiles": f"{bundle}/medallion_pipeline.zip",
+            "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,
+            "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": python,
+            "spark.executorEnv.PYSPARK_PYTHON": python,
+        })
     if any(" " in f"{k}={v}" for k, v in conf.items()):
         raise ValueError("sparkSubmitParameters is split on spaces: a Spark conf value may not contain one")
     return {
@@ -58,7 +63,7 @@ def start_job_run_request(settings: Settings, layer: str, dts: list[str], run_id
         "name": f"medallion-{layer}-{partition_range(dts)}",
         "executionTimeoutMinutes": settings.emr_timeout_minutes,
         "jobDriver": {"sparkSubmit": {
-            "entryPoint": f"{bundle}/entrypoint.py",
+            "entryPoint": entry_point,
             "entryPointArguments": ["--layer", layer, "--partitions", partition_range(dts)],
             "sparkSubmitParameters": " ".join(f"--conf {k}={v}" for k, v in conf.items()),
         }},

@@ -30,6 +30,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from medallion_pipeline.launchers.emr import IMAGE_ENTRY_POINT
 from medallion_pipeline.packaging import PROVIDED_BY_RUNTIME, driver_distributions
 from medallion_pipeline.settings import Settings
 from medallion_pipeline_tests.dagster_dev import EXEC_WITH_DEFAULT_SIGNALS, free_port
@@ -386,6 +387,9 @@ def test_emr_image_mirrors_the_job_bundle_without_pyspark_and_ends_as_hadoop():
     env = dict(w.partition("=")[::2] for ins in stage if ins.keyword == "ENV" for w in ins.argv())
     assert env["PYSPARK_PYTHON"] == env["PYSPARK_DRIVER_PYTHON"] == "/opt/medallion/venv/bin/python"
     assert any("python3.11 -m venv /opt/medallion/venv" in ins.args for ins in stage if ins.keyword == "RUN")
+    # MEDALLION_EMR_PYTHON=image: the launcher's entry point is the file the image copies.
+    entry_point = IMAGE_ENTRY_POINT.removeprefix("local://")
+    assert any(ins.args.endswith(f" {entry_point}") for ins in stage if ins.keyword == "RUN"), entry_point
 
 
 def top_level_modules(distribution: str) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medallion_pipeline.launchers.emr import start_job_run_request
+from medallion_pipeline.launchers.emr import IMAGE_ENTRY_POINT, start_job_run_request
 from medallion_pipeline.resources.spark import spark_conf, submit_conf
 from medallion_pipeline.settings import Settings
 from medallion_pipeline_tests.test_settings import EMR
@@ -22,3 +22,21 @@ def test_extra_conf_overrides_the_defaults_in_every_launcher():
     parameters = request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"].split(" ")
     assert "spark.sql.shuffle.partitions=200" in parameters and "spark.executor.memory=8g" in parameters
     assert "spark.sql.shuffle.partitions=16" not in parameters
+
+
+def test_on_the_custom_image_the_request_carries_no_bundle_and_needs_none():
+    """MEDALLION_EMR_PYTHON=image: Python, package and entry point come from the application's image
+    (deploy/docker/emr-serverless.Dockerfile, whose test checks it puts the entry point there)."""
+    image = Settings.from_env({**{k: v for k, v in EMR.items() if k != "MEDALLION_EMR_JOB_BUNDLE_URI"},
+                               "MEDALLION_EMR_PYTHON": "image"})
+    submit = start_job_run_request(image, "silver", ["2024-01-01"], "run-1")["jobDriver"]["sparkSubmit"]
+    assert submit["entryPoint"] == IMAGE_ENTRY_POINT == "local:///opt/medallion/entrypoint.py"
+    assert submit["entryPointArguments"] == ["--layer", "silver", "--partitions", "2024-01-01..2024-01-01"]
+    keys = {pair.split("=", 1)[0] for pair in submit["sparkSubmitParameters"].split(" ")[1::2]}
+    assert not keys & {"spark.archives", "spark.submit.pyFiles", "spark.executorEnv.PYSPARK_PYTHON",
+                       "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
+                       "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"}
+    assert "spark.sql.session.timeZone" in keys  # the project's own Spark configuration still travels
+
+    bundled = start_job_run_request(Settings.from_env(EMR), "silver", ["2024-01-01"], "run-1")
+    assert "spark.archives=" in bundled["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
