@@ -43,7 +43,9 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/medallion query "SELECT dt, service, requests, status_5xx, round(success_rate, 4) AS success_rate, round(error_rate, 4) AS error_rate, round(latency_p95_ms, 1) AS p95_ms, unique_users, sessions FROM gold_daily_kpis ORDER BY dt, service"; \
 	exit $$status
 
-test: $(STAMP) $(TOOLS_STAMP)
+# The two virtualenvs install side by side (on a fresh clone, checkov's beside the project's), then the suite.
+test:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
