@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = PROJECT_ROOT / "deploy" / "dagster.yaml"
 LOCATION = Path(__file__).with_name("queue_location.py")
-SLOW_DAY_SECONDS = 8  # long enough for two runs launched in one daemon tick to overlap on two busy cores
+SLOW_DAY_SECONDS = 12  # two runs dequeued one daemon tick (5 s) apart still overlap, with room for a slow start
 RUNS_TIMEOUT_S = 300  # bounded wait for three runs
 ACTIVE = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED)
