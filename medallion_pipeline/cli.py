@@ -59,7 +59,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from medallion_pipeline.definitions import build_definitions
 
     from medallion_pipeline.defs.alerts import alert_after_cli_run
-    from medallion_pipeline.defs.automation import DOWNSTREAM_OF_SILVER, contiguous_ranges, published_days_waiting
+    from medallion_pipeline.defs.automation import DOWNSTREAM_OF_SILVER, published_days_waiting
+    from medallion_pipeline.defs.partitions import contiguous_ranges, range_tags
     from medallion_pipeline.resources.catalog import open_catalog
 
     ensure_dagster_home()
@@ -68,8 +69,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     def materialize(start: str, end: str, selection) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
             assets=list(defs.assets), resources=defs.resources, selection=selection, instance=instance,
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
-            raise_on_error=False,
+            tags=range_tags(start, end), raise_on_error=False,
         )
         alert_after_cli_run(instance, result.run_id, logging.getLogger("medallion.alerts"))
         for event in result.all_events:

@@ -10,10 +10,9 @@ been rebuilt from since, get gold and metrics runs — one ranged run per contig
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import dagster as dg
 
+from medallion_pipeline.defs.partitions import contiguous_ranges, range_tags
 from medallion_pipeline.defs.reporting import asset_key
 from medallion_pipeline.resources.catalog import open_catalog
 from medallion_pipeline.settings import Settings
@@ -25,17 +24,6 @@ GATED = (
     & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
 DOWNSTREAM_OF_SILVER = [asset_key(t) for t in (*GOLD_TABLES, METRICS_DQ)]
-
-
-def contiguous_ranges(dts: list[str]) -> list[tuple[str, str]]:
-    """``[01, 02, 04]`` -> ``[(01, 02), (04, 04)]``: one ranged run per stretch of consecutive days."""
-    ranges: list[tuple[str, str]] = []
-    for dt in sorted(dts):
-        if ranges and date.fromisoformat(dt) - date.fromisoformat(ranges[-1][1]) == timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], dt)
-        else:
-            ranges.append((dt, dt))
-    return ranges
 
 
 def published_days_waiting(instance: dg.DagsterInstance, catalog) -> dict[str, str]:
@@ -67,5 +55,5 @@ def downstream_of_published_days(context: dg.SensorEvaluationContext):
         in_range = [v for d, v in sorted(versions.items()) if start <= d <= end]
         yield dg.RunRequest(
             run_key=f"{start}..{end}:{','.join(in_range)}",  # once per set of silver versions
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            tags=range_tags(start, end),
         )

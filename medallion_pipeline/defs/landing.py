@@ -1,4 +1,8 @@
-"""landing_files: the sensor that turns new landing files into bronze runs, one partition per run.
+"""landing_files: the sensor that turns new landing files into bronze runs.
+
+Days that are due in the same tick and follow each other go into one ranged run (one Spark application;
+silver, gold and metrics then follow for the whole range in one run each), not one run per day: when
+several days land at once, each run's fixed cost is paid once, not once per day.
 
 Two discovery modes (``MEDALLION_LANDING_MODE``), one decision (``medallion_pipeline.batching``):
 - *listing* lists only the ``dt=`` prefixes of today and the look-back days, and takes every file not in
@@ -20,7 +24,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from medallion_pipeline.batching import ACTIVE, FINISHED, NOT_LAUNCHED, LandingBatches, SeenFile
+from medallion_pipeline.batching import ACTIVE, FINISHED, NOT_LAUNCHED, BatchRequest, LandingBatches, SeenFile
+from medallion_pipeline.defs.partitions import contiguous_ranges, range_tags
 from medallion_pipeline.defs.reporting import asset_key
 from medallion_pipeline.resources.catalog import Catalog, open_catalog
 from medallion_pipeline.resources.landing import LandingStore, S3LandingStore, landing_store_for, partition_of
@@ -35,7 +40,7 @@ from medallion_pipeline.settings import Settings
 from medallion_pipeline.tables import BRONZE_APP_LOGS
 
 log = logging.getLogger(__name__)
-BATCH_TAG = "medallion/landing_batch"
+BATCH_TAG = "medallion/landing_batch"  # the run's key: the days' batch keys, joined by "+"
 FLUSH_EVERY = 500  # messages handled between two durable saves (and their deletes)
 
 
@@ -84,13 +89,38 @@ class Ledger:
         return lambda key, etag: self.has(dt, key, etag)
 
 
+def day_batch_tag(dt: str) -> str:
+    """The tag naming a day's batch (``<dt>#<n>``) on the run that ingests it, alone or in a range."""
+    return f"{BATCH_TAG}/{dt}"
+
+
 def run_state(instance: dg.DagsterInstance) -> Callable[[str], str]:
-    def state(run_key: str) -> str:
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: run_key}), limit=1)
+    def state(batch_key: str) -> str:
+        dt = batch_key.partition("#")[0]
+        runs = (instance.get_runs(filters=dg.RunsFilter(tags={day_batch_tag(dt): batch_key}), limit=1)
+                # a run requested by an earlier release carries only the batch tag
+                or instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch_key}), limit=1))
         if not runs:
             return NOT_LAUNCHED
         return FINISHED if runs[0].is_finished else ACTIVE
     return state
+
+
+def bronze_run_requests(requests: list[BatchRequest]) -> list[dg.RunRequest]:
+    """One run per stretch of consecutive due days: a day alone is a partition run, several a ranged run."""
+    by_dt = {r.dt: r for r in requests}
+    run_requests = []
+    for start, end in contiguous_ranges(list(by_dt)):
+        batch = [r for dt, r in sorted(by_dt.items()) if start <= dt <= end]
+        run_key = "+".join(r.run_key for r in batch)  # a relaunched batch is the same key again
+        tags = {BATCH_TAG: run_key, **{day_batch_tag(r.dt): r.run_key for r in batch},
+                "medallion/landing_files": str(sum(r.files for r in batch)),
+                "medallion/landing_trigger": ",".join(sorted({r.reason for r in batch}))}
+        if start == end:
+            run_requests.append(dg.RunRequest(run_key=run_key, partition_key=start, tags=tags))
+        else:
+            run_requests.append(dg.RunRequest(run_key=run_key, tags={**tags, **range_tags(start, end)}))
+    return run_requests
 
 
 @dataclass
@@ -194,12 +224,7 @@ def landing_tick(instance: dg.DagsterInstance, settings: Settings, now: datetime
     requests += batches.due(stamp, settings.landing_batch_files, settings.landing_batch_wait_minutes * 60,
                             requestable=lambda dt: settings.start_date <= dt <= today)
     batches.save()  # in flight before the requests leave: a crash now re-sends the same run keys
-    run_requests = [
-        dg.RunRequest(run_key=r.run_key, partition_key=r.dt,
-                      tags={BATCH_TAG: r.run_key, "medallion/landing_files": str(r.files),
-                            "medallion/landing_trigger": r.reason})
-        for r in requests
-    ]
+    run_requests = bronze_run_requests(requests)
     return run_requests, report.summary(batches.waiting_files(), len(run_requests))
 
 
@@ -209,8 +234,8 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         target=[asset_key(BRONZE_APP_LOGS)],
         minimum_interval_seconds=settings.landing_sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"New landing files ({settings.landing_mode} mode) -> bronze runs, one per partition, "
-                    f"batched by {settings.landing_batch_files} files or {settings.landing_batch_wait_minutes:g} min.",
+        description=f"New landing files ({settings.landing_mode} mode) -> bronze runs, consecutive due days "
+                    f"in one ranged run, batched by {settings.landing_batch_files} files or {settings.landing_batch_wait_minutes:g} min.",
     )
     def landing_files(context: dg.SensorEvaluationContext):
         run_requests, summary = landing_tick(context.instance, Settings.from_env(), clock())

@@ -45,6 +45,7 @@ LOOKBACK_DAYS, OLD_AGE, BACKFILL_NEWEST_AGE = 3, 2, 5
 assert OLD_AGE + 1 <= LOOKBACK_DAYS < BACKFILL_NEWEST_AGE
 TODAY = datetime.now(timezone.utc).date()
 DAY, OLD = TODAY.isoformat(), (TODAY - timedelta(days=OLD_AGE)).isoformat()
+PREVIOUS = (TODAY - timedelta(days=1)).isoformat()  # lands with DAY, between DAY and OLD
 REFRESHED = (BRONZE_APP_LOGS, SILVER_APP_LOGS, *GOLD_TABLES, METRICS_DQ)
 FLOW_TIMEOUT_S = 420  # bounded wait; the flow takes ~2-3 min on 2 busy cores
 TICKS_TIMEOUT_S = 120  # bounded wait for a few 2 s sensor ticks on 2 busy cores
@@ -74,6 +75,16 @@ class Deployment:
     def drop(self, dt: str, name: str, events: int, first: int = 0) -> None:
         write_landing(self.settings.landing_root, dt, name,
                       [event(first + i, dt=dt, event_id=f"{name}-{i}") for i in range(events)])
+
+    def drop_at_once(self, source: str, days: list[str], events: int) -> None:
+        """Two files for each day under a new source, renamed into landing in one step: one sensor tick
+        sees every day's files, whenever it runs."""
+        staging = Path(self.settings.landing_root).parent / "staging"
+        for dt in days:
+            for n, name in enumerate(("a.json", "b.json")):
+                write_landing(staging, dt, name, [event(n * events + i, dt=dt, event_id=f"{source}-{name}-{i}")
+                                                  for i in range(events)], source=source)
+        (staging / source).rename(Path(self.settings.landing_root) / source)
 
     def cli(self, *args: str) -> int:
         """``medallion`` in this process (warm Spark), against the server's lake and DAGSTER_HOME."""
@@ -133,16 +144,21 @@ def deployment(tmp_path_factory, spark):
 
 def test_dropped_files_flow_to_gold_and_a_late_file_refreshes_its_day_only(deployment):
     seeded = deployment.versions()
-    deployment.drop(DAY, "a.json", 40)
-    deployment.drop(DAY, "b.json", 40, first=40)
-    took = deployment.wait_until(lambda v: all((str(t), DAY) in v for t in REFRESHED),
-                                 f"bronze -> silver -> gold -> metrics for today ({DAY})")
-    print(f"today's files to metrics: {took:.0f} s")
+    deployment.drop_at_once("mobile", [PREVIOUS, DAY], 40)
+    took = deployment.wait_until(lambda v: all((str(t), dt) in v for t in REFRESHED for dt in (PREVIOUS, DAY)),
+                                 f"bronze -> silver -> gold -> metrics for {PREVIOUS} and today ({DAY})")
+    print(f"two days' files to metrics: {took:.0f} s")
     before = deployment.versions()
-    assert {key: v for key, v in before.items() if key[1] == OLD} == seeded  # today's flow left OLD alone
+    assert {key: v for key, v in before.items() if key[1] == OLD} == seeded  # the new days' flow left OLD alone
     with deployment.instance() as instance:
         runs_before = {r.run_id for r in instance.get_runs()}
         assert instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])) == []
+        # The two days landed together: one ranged bronze run for both, and every layer after it ranged too.
+        bronze_runs = instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": "landing_files"}))
+        assert [(r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+                for r in bronze_runs] == [(PREVIOUS, DAY)]
+        counts = open_catalog(deployment.settings.resolved_catalog_uri).current(BRONZE_APP_LOGS, [PREVIOUS, DAY])
+        assert {dt: p.row_count for dt, p in counts.items()} == {PREVIOUS: 80, DAY: 80}
 
     deployment.drop(OLD, "late.json", 10, first=80)
     took = deployment.wait_until(lambda v: all(v.get((str(t), OLD)) != before[(str(t), OLD)] for t in REFRESHED),

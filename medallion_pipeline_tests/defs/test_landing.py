@@ -94,14 +94,19 @@ def waiting(instance) -> dict[str, list[str]]:
 
 
 def requested(requests) -> list[tuple[str, str, str]]:
-    return [(r.partition_key, r.run_key, r.tags["medallion/landing_trigger"]) for r in requests]
+    """(partition or first..last day, run key, trigger) of each request."""
+    def days(r):
+        if r.partition_key is not None:
+            return r.partition_key
+        return f"{r.tags['dagster/asset_partition_range_start']}..{r.tags['dagster/asset_partition_range_end']}"
+    return [(days(r), r.run_key, r.tags["medallion/landing_trigger"]) for r in requests]
 
 
-def launch(instance, requests, status=dg.DagsterRunStatus.STARTED) -> None:
+def launch(instance, requests, status=dg.DagsterRunStatus.STARTED) -> list[dg.DagsterRun]:
     """What the daemon does with a tick's requests: one run each, carrying the request's tags."""
-    for r in requests:
-        create_run_for_test(instance, job_name="__ASSET_JOB", tags={**r.tags, "dagster/partition": r.partition_key},
-                            status=status)
+    return [create_run_for_test(instance, job_name="__ASSET_JOB", status=status,
+                                tags={**r.tags, **({"dagster/partition": r.partition_key} if r.partition_key else {})})
+            for r in requests]
 
 
 def ingest(settings, dt: str, keys: list[str], etag_of) -> None:
@@ -180,6 +185,50 @@ def test_a_late_file_requests_its_own_partition_only(bucket, instance):
     requests = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
     assert requested(requests) == [(OLD, f"{OLD}#1", "age")]
     assert waiting(instance) == {OLD: [late], TODAY: []}  # today's files left once bronze had them
+
+
+def test_consecutive_days_due_together_are_one_ranged_run_and_a_gap_splits_it(bucket, instance):
+    days = ["2024-01-01", "2024-01-02", "2024-01-03", TODAY]  # 01-04 has too few files: not due
+    keys = {dt: [bucket.put(dt, f"f{i}.json") for i in range(5)] for dt in days}
+    bucket.put(YESTERDAY, "alone.json")
+    requests = landing_tick(instance, bucket.settings, NOW)[0]
+    assert requested(requests) == [
+        ("2024-01-01..2024-01-03", "2024-01-01#1+2024-01-02#1+2024-01-03#1", "count"),
+        (TODAY, f"{TODAY}#1", "count"),
+    ]
+    ranged = requests[0]
+    assert ranged.partition_key is None and ranged.tags["medallion/landing_files"] == "15"
+    assert {k: v for k, v in ranged.tags.items() if k.startswith(f"{BATCH_TAG}/")} == {
+        f"{BATCH_TAG}/{dt}": f"{dt}#1" for dt in days[:3]}
+    # The tick did not complete (nothing launched): the same ranged run key again, never a second run.
+    relaunched = landing_tick(instance, bucket.settings, NOW)[0]
+    assert [r.run_key for r in relaunched] == [r.run_key for r in requests]
+    assert {r.tags["medallion/landing_trigger"] for r in relaunched} == {"relaunch"}
+    [run, _] = launch(instance, requests)
+    # The day between, due later, is a run of its own: its neighbours are in flight.
+    alone = landing_tick(instance, bucket.settings, NOW + WAIT)[0]
+    assert requested(alone) == [(YESTERDAY, f"{YESTERDAY}#1", "age")]
+    launch(instance, alone)
+    # The ranged run ingested two of its days and failed on the third: only that day is retried.
+    for dt in days[:2]:
+        ingest(bucket.settings, dt, keys[dt], s3_etag(bucket))
+    instance.report_run_failed(run)
+    assert landing_tick(instance, bucket.settings, NOW + 2 * WAIT)[0] == []  # waits the batch time again
+    retry = landing_tick(instance, bucket.settings, NOW + 3 * WAIT)[0]
+    assert requested(retry) == [("2024-01-03", "2024-01-03#2", "age")]
+    assert waiting(instance) == {"2024-01-03": sorted(keys["2024-01-03"]), YESTERDAY: [f"web/dt={YESTERDAY}/alone.json"],
+                                 TODAY: sorted(keys[TODAY])}  # the first two days left once bronze had them
+
+
+def test_a_run_requested_by_the_previous_release_is_found_by_its_batch_tag(bucket, instance):
+    [bucket.put(TODAY, f"f{i}.json") for i in range(5)]
+    [request] = landing_tick(instance, bucket.settings, NOW)[0]
+    old_tags = {k: v for k, v in request.tags.items() if not k.startswith(f"{BATCH_TAG}/")}
+    [run] = launch(instance, [dg.RunRequest(run_key=request.run_key, partition_key=TODAY, tags=old_tags)])
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []  # in flight, not relaunched
+    instance.report_run_failed(run)
+    assert landing_tick(instance, bucket.settings, NOW)[0] == []  # its end is seen: waits the batch time again
+    assert requested(landing_tick(instance, bucket.settings, NOW + WAIT)[0]) == [(TODAY, f"{TODAY}#2", "age")]
 
 
 def test_unparseable_messages_stay_on_the_queue_for_the_dead_letter_queue(bucket, instance, monkeypatch):
