@@ -2,7 +2,8 @@
 
 Silver is read once (cached); each table's result is a few rows per day, kept in memory by the write that
 computes it, which also counts the audit's figures (rule violations per day), so nothing is recomputed or
-read back; the cache is read again only for the samples of a failing partition.
+read back; the cache is read again only for the samples of a failing partition. The four tables are
+computed, written and audited side by side (``usage.side_by_side``) from the filled cache.
 
 The four tables of a day are one view of it: they are published in one catalog transaction, and only if
 none of them moved since the job started reading (each gold table's own gate still decides its partitions).
@@ -10,6 +11,7 @@ none of them moved since the job started reading (each gold table's own gate sti
 
 from __future__ import annotations
 
+import functools
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
@@ -18,6 +20,7 @@ from pyspark.sql import functions as F
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.audit import audit_gold, gold_counts, record, rejections
 from medallion_pipeline.jobs.publish import (
+    StagedTable,
     current_version_ids,
     publish_staged_tables,
     read_current,
@@ -25,8 +28,8 @@ from medallion_pipeline.jobs.publish import (
     stage_table,
 )
 from medallion_pipeline.schemas.gold import DailyKpis, EndpointStats, Funnel, Sessions
-from medallion_pipeline.jobs.usage import measured
-from medallion_pipeline.jobs.report import LayerReport
+from medallion_pipeline.jobs.usage import measured, side_by_side
+from medallion_pipeline.jobs.report import CheckOutcome, LayerReport
 from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
 from medallion_pipeline.tables import (
     GOLD_DAILY_KPIS,
@@ -34,6 +37,7 @@ from medallion_pipeline.tables import (
     GOLD_FUNNEL,
     GOLD_SESSIONS,
     SILVER_APP_LOGS,
+    TableId,
 )
 from medallion_pipeline.transforms import gold
 
@@ -59,15 +63,23 @@ def run_gold(spark: SparkSession, dts: list[str], env: JobEnvironment) -> LayerR
         silver = spark.createDataFrame([], ", ".join(f"{c} {k}" for c, k in {**CONTRACT_COLUMNS, "dt": "string"}.items()))
     silver = silver.select(*SILVER_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     lineage = same_day_lineage(dts, silver_versions)
-    staged, checks, rejected = [], {}, {}
-    for table, (transform, _) in GOLD_TRANSFORMS.items():
+
+    def build(table: TableId, transform) -> tuple[StagedTable, list[CheckOutcome]]:
         # A few rows per day, computed once into memory by the write, which counts what the audit judges.
         result = silver.transform(transform).persist(StorageLevel.MEMORY_AND_DISK)
         schema = GOLD_SCHEMAS[table].to_schema()
         counts = {name: F.when(broken, 1) for name, broken in gold_counts(table, result.columns, schema).items()}
-        staged.append(stage_table(result, env, table, dts, built_from=lineage, layout="one_task", observed=counts))
-        checks[table] = audit_gold(table, result, schema, dts, counted=staged[-1].observed)
+        staged = stage_table(result, env, table, dts, built_from=lineage, layout="one_task", observed=counts)
+        checks = audit_gold(table, result, schema, dts, counted=staged.observed)
         result.unpersist()
+        return staged, checks
+
+    silver.count()  # the cache filled once, before the four tables read it at once
+    built = side_by_side({table: functools.partial(build, table, transform)
+                          for table, (transform, _) in GOLD_TRANSFORMS.items()})
+    staged, checks, rejected = [], {}, {}
+    for table, (table_staged, checks[table]) in built.items():
+        staged.append(table_staged)
         record(env, table, checks[table])
         rejected[table] = rejections(checks[table])
     descriptions = {table: description for table, (_, description) in GOLD_TRANSFORMS.items()}

@@ -4,6 +4,10 @@ Without a ``SparkListener``: the job runs under its own Spark job group, so the 
 jobs it started, and Spark's status store (the data behind the Spark UI, kept even with the UI off) gives
 each of their stages' input, output and shuffle bytes. The figures travel in the layer's report, so a
 remote driver measures itself the same way.
+
+``side_by_side`` runs a layer's independent writes from threads: on small data a Spark action's time is
+mostly the driver's (planning, code generation, scheduling), so the driver prepares one while the executors
+run another; the threads inherit the job group, so their jobs are counted with the layer's.
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from pyspark.sql import SparkSession
+from pyspark.util import inheritable_thread_target
 
 from medallion_pipeline.jobs.report import LayerReport
+
+K, V = TypeVar("K"), TypeVar("V")
 
 # The keys of ``LayerReport.spark``, in the order reports and the benchmark print them.
 FIGURES = ("spark_jobs", "spark_stages", "spark_tasks", "bytes_read", "bytes_written", "shuffle_bytes", "seconds")
@@ -66,3 +75,14 @@ def measured(layer_job: Callable[..., LayerReport]) -> Callable[..., LayerReport
         return report
 
     return run
+
+
+def side_by_side(tasks: Mapping[K, Callable[[], V]]) -> dict[K, V]:
+    """Each task's result, the tasks run at once in threads that carry the caller's Spark job group.
+
+    Every task runs to its end before this returns, and then the first failure (in ``tasks`` order) is
+    raised: no thread is left writing after a failure is reported.
+    """
+    with ThreadPoolExecutor(max_workers=max(len(tasks), 1), thread_name_prefix="medallion-spark") as pool:
+        futures = {key: pool.submit(inheritable_thread_target(task)) for key, task in tasks.items()}
+    return {key: future.result() for key, future in futures.items()}
