@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/incremental_bronze.py
 	$(BIN)/python benchmarks/spark_floor.py
+	$(BIN)/python benchmarks/fixed_cost.py
 
 # The EMR Serverless job bundle (entrypoint, package, relocatable Python). Build it on Amazon Linux 2023 with
 # Python 3.11 (the EMR runtime's platform): the archived interpreter runs only where it was built.
