@@ -17,12 +17,11 @@ from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
 from medallion_pipeline.jobs.publish import current_version_ids, publish_table, read_versions, same_day_lineage
-from medallion_pipeline.jobs.silver import NON_NULL
 from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.resources.catalog import PartitionVersion
 from medallion_pipeline.schemas.bronze import CORRUPT, RESCUED
-from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS
+from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, NON_NULL
 from medallion_pipeline.tables import (
     ALL_TABLES,
     BRONZE_APP_LOGS,
@@ -36,6 +35,12 @@ from medallion_pipeline.tables import (
 DESCRIPTION = "Per-partition data-quality and operations figures for every layer (long format)."
 METRIC_SCHEMA = "dt string, layer string, table_name string, metric string, value double"
 INPUT_TABLES = (BRONZE_APP_LOGS, SILVER_APP_LOGS, SILVER_QUARANTINE, *GOLD_TABLES)
+
+
+def metric_stat_key(table: TableId, metric: str) -> str:
+    """How a metrics partition's catalog stats name one figure, e.g. ``silver.app_logs.silver_rows``
+    (silver's row-count baseline reads them without scanning the metrics dataset)."""
+    return f"{table.qualified}.{metric}"
 
 
 def collect_figures(
@@ -119,7 +124,7 @@ def run_metrics(spark: SparkSession, dts: list[str], env: JobEnvironment) -> Lay
     )
     by_dt: dict[str, dict[str, float]] = {}
     for dt, layer, table, metric, value in figures:
-        by_dt.setdefault(dt, {})[f"{layer}.{table}.{metric}"] = value
+        by_dt.setdefault(dt, {})[metric_stat_key(TableId(layer, table), metric)] = value
     report = LayerReport(layer="metrics", dts=dts)
     report.add(publish_table(df, env, METRICS_DQ, dts, stats=by_dt, description=DESCRIPTION, expected=expected,
                              built_from=same_day_lineage(dts, *inputs.values()), layout="one_task"))

@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion_pipeline.jobs.environment import JobEnvironment
+from medallion_pipeline.jobs.metrics import metric_stat_key
 from medallion_pipeline.jobs.audit import audit_silver, record, rejections, row_count_anomalies
 from medallion_pipeline.jobs.publish import (
     current_version_ids,
@@ -24,7 +25,13 @@ from medallion_pipeline.jobs.publish import (
 from medallion_pipeline.jobs.usage import measured
 from medallion_pipeline.jobs.report import LayerReport
 from medallion_pipeline.schemas.bronze import INGESTED_AT, TYPED_FIELDS
-from medallion_pipeline.schemas.silver import CONTRACT_COLUMNS, PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_REASONS
+from medallion_pipeline.schemas.silver import (
+    CONTRACT_COLUMNS,
+    NON_NULL,
+    PII_COLUMNS,
+    QUARANTINE_REASON,
+    QUARANTINE_REASONS,
+)
 from medallion_pipeline.tables import BRONZE_APP_LOGS, METRICS_DQ, SILVER_APP_LOGS, SILVER_QUARANTINE
 from medallion_pipeline.transforms.silver import (
     DUPLICATE_RANK,
@@ -40,8 +47,6 @@ from medallion_pipeline.transforms.silver import (
 SILVER_DESCRIPTION = "Typed, deduplicated, PII-safe application log events (UTC)."
 QUARANTINE_DESCRIPTION = "Events that broke a row-level rule, with the reason; PII-safe."
 # New string fields and rescued values can hold anything: tagged, and masked like ``message``.
-# Per contract column, the silver rows where it is set (a partition stat; the metrics job's null rates).
-NON_NULL = "non_null:"
 MASKED_FREE_TEXT = "may hold personal data; emails, IPs, card numbers, keys and tokens masked"
 
 
@@ -97,7 +102,7 @@ def _trailing_silver_rows(env: JobEnvironment, dts: list[str]) -> dict[str, floa
     window = env.settings.dq_row_count_history_days
     days = [(first - timedelta(days=i)).isoformat() for i in range(1, window + 1)]
     days += [(first + timedelta(days=i)).isoformat() for i in range((last - first).days)]
-    key = f"{SILVER_APP_LOGS.layer}.{SILVER_APP_LOGS.name}.silver_rows"
+    key = metric_stat_key(SILVER_APP_LOGS, "silver_rows")
     return {dt: v.stats[key] for dt, v in env.catalog.current(METRICS_DQ, days).items() if key in v.stats}
 
 

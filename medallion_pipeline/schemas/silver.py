@@ -58,6 +58,9 @@ def silver_schema(allowed_event_types: Iterable[str] = DEFAULT_EVENT_TYPES) -> p
 
 
 CONTRACT_COLUMNS: dict[str, str] = contract_columns(SilverAppLogs.to_schema())
+# Per contract column, the silver rows where it is set: a partition stat counted while silver is written
+# (``non_null:<column>``), from which the metrics job computes null rates.
+NON_NULL = "non_null:"
 LINEAGE_COLUMNS = ("_rescued_data", "_source_file", "_ingested_at")
 QUARANTINE_REASON = "quarantine_reason"
 EVENT_TS_RAW = "event_ts_raw"

@@ -198,3 +198,16 @@ def test_metrics_counted_while_writing_equal_a_rescan_of_the_published_data(spar
     current = {table: env.catalog.current(table, DAYS) for table in INPUT_TABLES}
     unmeasured = {table: {dt: replace(v, stats={}) for dt, v in versions.items()} for table, versions in current.items()}
     assert figures(unmeasured) == pytest.approx(rescanned)
+
+
+def test_silvers_row_count_baseline_reads_what_the_metrics_partitions_recorded(generated):
+    """The row-count anomaly check's history comes from the metrics partitions' catalog stats, no scan: the
+    key metrics writes is the key silver reads (a misspelt key would leave the check without history)."""
+    from datetime import date, timedelta
+
+    from medallion_pipeline.jobs.silver import _trailing_silver_rows
+
+    env, reports, _ = generated
+    next_day = (date.fromisoformat(max(DAYS)) + timedelta(days=1)).isoformat()
+    silver_rows = {dt: p.row_count for dt, p in reports["silver"].table(SILVER_APP_LOGS).partitions.items()}
+    assert _trailing_silver_rows(env, [next_day]) == {dt: float(n) for dt, n in silver_rows.items()}
