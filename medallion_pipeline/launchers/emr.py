@@ -33,7 +33,8 @@ IMAGE_ENTRY_POINT = "local:///opt/medallion/entrypoint.py"  # where the custom i
 DRIVER = "SPARK_DRIVER"
 RUNNING_STATES = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 # Local-mode settings that would disable EMR Serverless's own Spark UI and progress reporting.
-_LOCAL_ONLY_CONF = ("spark.ui.enabled", "spark.ui.showConsoleProgress")
+# The class archive is a file of this machine's virtualenv (resources/class_archive.py).
+_LOCAL_ONLY_CONF = ("spark.ui.enabled", "spark.ui.showConsoleProgress", "spark.driver.defaultJavaOptions")
 
 
 def partition_range(dts: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
+from medallion_pipeline.resources import class_archive
 from medallion_pipeline.settings import Settings
 
 
@@ -29,9 +30,19 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         # A JSON object repeating a key keeps the last value (as most JSON parsers do) instead of failing the job.
         "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
+        **_class_sharing(settings),
         # MEDALLION_SPARK_CONF, last: tuning for a deployment (memory, executors) without a code change.
         **settings.extra_spark_conf,
     }
+
+
+def _class_sharing(settings: Settings) -> dict[str, str]:
+    """Local Spark's driver JVM maps the class archive ``make install`` built (``resources/class_archive``).
+    ``defaultJavaOptions`` comes before any ``spark.driver.extraJavaOptions`` a deployment sets, so both apply."""
+    archive = class_archive.CLASS_ARCHIVE
+    if not settings.spark_master.startswith("local") or not class_archive.usable(archive):
+        return {}
+    return {"spark.driver.defaultJavaOptions": f"-XX:SharedArchiveFile={archive}"}
 
 
 def submit_conf(settings: Settings) -> dict[str, str]:
