@@ -235,7 +235,8 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         minimum_interval_seconds=settings.landing_sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"New landing files ({settings.landing_mode} mode) -> bronze runs, consecutive due days "
-                    f"in one ranged run, batched by {settings.landing_batch_files} files or {settings.landing_batch_wait_minutes:g} min.",
+                    f"in one ranged run, batched by {settings.landing_batch_files} files or "
+                    f"{settings.landing_batch_wait_minutes:g} min.",
     )
     def landing_files(context: dg.SensorEvaluationContext):
         run_requests, summary = landing_tick(context.instance, Settings.from_env(), clock())

@@ -216,8 +216,9 @@ def test_consecutive_days_due_together_are_one_ranged_run_and_a_gap_splits_it(bu
     assert landing_tick(instance, bucket.settings, NOW + 2 * WAIT)[0] == []  # waits the batch time again
     retry = landing_tick(instance, bucket.settings, NOW + 3 * WAIT)[0]
     assert requested(retry) == [("2024-01-03", "2024-01-03#2", "age")]
-    assert waiting(instance) == {"2024-01-03": sorted(keys["2024-01-03"]), YESTERDAY: [f"web/dt={YESTERDAY}/alone.json"],
-                                 TODAY: sorted(keys[TODAY])}  # the first two days left once bronze had them
+    # The first two days left once bronze had them.
+    assert waiting(instance) == {"2024-01-03": sorted(keys["2024-01-03"]), TODAY: sorted(keys[TODAY]),
+                                 YESTERDAY: [f"web/dt={YESTERDAY}/alone.json"]}
 
 
 def test_a_run_requested_by_the_previous_release_is_found_by_its_batch_tag(bucket, instance):
