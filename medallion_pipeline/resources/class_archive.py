@@ -3,9 +3,9 @@
 A Spark driver loads some 15,000 classes before its first query finishes, and a run process (a Dagster run,
 ``medallion run``, a test session) starts a new JVM each time. Java's dynamic class-data sharing records the
 classes a JVM loaded into an archive when it exits (``-XX:ArchiveClassesAtExit``); later JVMs map it
-(``-XX:SharedArchiveFile``) instead of parsing and verifying those classes again. Measured on a 1,000-event
-day (BENCHMARKS.md, "Fixed cost"): a SparkSession and its first job 5.1 -> 3.3 s, the four layers' first
-steps 2-4 s faster; warm steps are unchanged.
+(``-XX:SharedArchiveFile``) instead of parsing and verifying those classes again. Measured (BENCHMARKS.md,
+"Fixed cost"): a SparkSession and its first job 4.0-4.7 -> 2.9-3.1 s, the four layers' first steps on a
+1,000-event day 16.7 -> 13.0 s; warm steps unchanged.
 
 ``make install`` builds it once per virtualenv (``python -m medallion_pipeline.resources.class_archive``):
 a training run of the four layer jobs on a small generated day, in a child process whose JVM writes the
@@ -75,10 +75,12 @@ def verify(archive: Path) -> None:
 
     spark = build_spark_session(Settings(spark_master="local[1]"), extra={
         "spark.driver.defaultJavaOptions": f"-XX:SharedArchiveFile={archive} -Xshare:on"})
-    assert spark.range(7).count() == 7
+    if spark.range(7).count() != 7:
+        raise SystemExit("a JVM mapping the archive miscounted a 7-row range")
 
 
-def _child(step: str, archive: Path) -> subprocess.CompletedProcess:
+def child(step: str, archive: Path) -> subprocess.CompletedProcess:
+    """``--train`` or ``--verify`` on ``archive`` in a fresh Python + JVM; its stderr is kept."""
     command = [sys.executable, "-m", "medallion_pipeline.resources.class_archive", step, str(archive)]
     with tempfile.TemporaryDirectory() as cwd:  # where a crashing JVM would leave its hs_err file
         return subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -92,16 +94,16 @@ def build(archive: Path = CLASS_ARCHIVE, force: bool = False) -> bool:
     partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
     started = time.monotonic()
     for step in ("--train", "--verify"):
-        result = _child(step, partial)
+        result = child(step, partial)
         if result.returncode != 0 or not partial.is_file():
             partial.unlink(missing_ok=True)
             tail = result.stderr.strip().splitlines()[-3:]
             print(f"class-data-sharing archive not built ({step[2:]} failed; Spark runs without it): "
                   f"{' | '.join(tail)}")
             return False
-    size_file = _size_file(archive)
-    size_file.with_suffix(".tmp").write_text(str(partial.stat().st_size))
-    os.replace(size_file.with_suffix(".tmp"), size_file)  # an old archive of another size is now unusable
+    size_file, size_partial = _size_file(archive), partial.with_name(f"{partial.name}.size")
+    size_partial.write_text(str(partial.stat().st_size))
+    os.replace(size_partial, size_file)  # an old archive of another size is now unusable
     os.replace(partial, archive)
     print(f"class-data-sharing archive: {archive}, {archive.stat().st_size / 2**20:.0f} MB in "
           f"{time.monotonic() - started:.0f} s")

@@ -153,7 +153,7 @@ def test_dropped_files_flow_to_gold_and_a_late_file_refreshes_its_day_only(deplo
     with deployment.instance() as instance:
         runs_before = {r.run_id for r in instance.get_runs()}
         assert instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])) == []
-        # The two days landed together: one ranged bronze run for both, and every layer after it ranged too.
+        # The two days landed together: one ranged bronze run for both, each day with its two files.
         bronze_runs = instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": "landing_files"}))
         assert [(r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
                 for r in bronze_runs] == [(PREVIOUS, DAY)]

@@ -222,7 +222,8 @@ def test_consecutive_days_due_together_are_one_ranged_run_and_a_gap_splits_it(bu
 
 
 def test_a_run_requested_by_the_previous_release_is_found_by_its_batch_tag(bucket, instance):
-    [bucket.put(TODAY, f"f{i}.json") for i in range(5)]
+    for i in range(5):
+        bucket.put(TODAY, f"f{i}.json")
     [request] = landing_tick(instance, bucket.settings, NOW)[0]
     old_tags = {k: v for k, v in request.tags.items() if not k.startswith(f"{BATCH_TAG}/")}
     [run] = launch(instance, [dg.RunRequest(run_key=request.run_key, partition_key=TODAY, tags=old_tags)])

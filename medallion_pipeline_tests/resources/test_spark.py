@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from medallion_pipeline.launchers.emr import IMAGE_ENTRY_POINT, start_job_run_request
 from medallion_pipeline.resources import class_archive
 from medallion_pipeline.resources.spark import spark_conf, submit_conf
@@ -68,22 +65,12 @@ def test_local_spark_maps_the_class_archive_and_remote_spark_never_carries_it(tm
     assert "defaultJavaOptions" not in request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
 
 
-def first_job_with(options: str, cwd) -> subprocess.CompletedProcess:
-    """A fresh Python + JVM in ``cwd``: a local SparkSession with these driver JVM options, and one job."""
-    code = ("from medallion_pipeline.resources.spark import build_spark_session\n"
-            "from medallion_pipeline.settings import Settings\n"
-            "spark = build_spark_session(Settings(spark_master='local[1]'), "
-            f"extra={{'spark.driver.defaultJavaOptions': {options!r}}})\n"
-            "print(spark.range(7).count())\n")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd)
-
-
 def test_the_class_archive_make_install_built_is_one_the_jvm_maps(tmp_path):
-    """-Xshare:on makes a JVM refuse to start unless it maps the archive: the one make install built is
-    accepted by the JDK and Spark jars here, and an archive that is not there is refused (the check can fail)."""
+    """The build's own check (``--verify``: a JVM under -Xshare:on, which refuses to start unless it maps the
+    archive, runs one job) passes on the archive make install built, and fails on one that is not there."""
     archive = class_archive.CLASS_ARCHIVE
     assert class_archive.usable(archive), f"{archive}: make install builds it (resources/class_archive.py)"
-    started = first_job_with(f"-XX:SharedArchiveFile={archive} -Xshare:on", tmp_path)
-    assert started.returncode == 0 and started.stdout.strip().endswith("7"), started.stderr[-2000:]
-    refused = first_job_with(f"-XX:SharedArchiveFile={tmp_path / 'none.jsa'} -Xshare:on", tmp_path)
-    assert refused.returncode != 0 and "Specified shared archive not found" in refused.stdout + refused.stderr
+    accepted = class_archive.child("--verify", archive)
+    assert accepted.returncode == 0, accepted.stderr[-2000:]
+    refused = class_archive.child("--verify", tmp_path / "none.jsa")
+    assert refused.returncode != 0 and "Specified shared archive not found" in refused.stderr
